@@ -1,0 +1,267 @@
+/* gs.h: the private header of libgraphshim, grouped by the source file that
+ * implements each part (as mimalloc's internal header is).
+ *
+ * cuda.h is included with __CUDA_API_VERSION_INTERNAL so that it declares
+ * every exported variant of every function (cuLaunchKernel and
+ * cuLaunchKernel_ptsz, cuMemcpyHtoDAsync_v2 and the legacy 32-bit
+ * cuMemcpyHtoDAsync) under its own name with its true prototype; the shim
+ * defines functions of exactly those names, so the compiler checks each one.
+ */
+#ifndef GS_H
+#define GS_H
+
+#define __CUDA_API_VERSION_INTERNAL 1
+#include <cuda.h>
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GS_EXPORT __attribute__((visibility("default")))
+#define GS_HIDDEN __attribute__((visibility("hidden")))
+#define GS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* Initial-exec TLS: no __tls_get_addr call (which may allocate) on first use
+ * in a thread, so thread-locals are safe inside dlsym and malloc hooks. */
+#define GS_TLS __thread __attribute__((tls_model("initial-exec")))
+#define GS_NO_STREAM ((CUstream)0)
+
+/* ------------------------------------------------------------ hooks.def */
+
+typedef enum {
+    GS_CLASS_LAUNCH,
+    GS_CLASS_LAUNCH_EX,
+    GS_CLASS_HTOD,
+    GS_CLASS_DTOH,
+    GS_CLASS_DTOD,
+    GS_CLASS_COPY,
+    GS_CLASS_MEMSET8,
+    GS_CLASS_MEMSET16,
+    GS_CLASS_MEMSET32,
+    GS_CLASS_SBAR,
+    GS_CLASS_BAR,
+    GS_CLASS_QUERY,
+    GS_CLASS_GETPROC,
+    GS_CLASS_COUNT
+} gs_class_t;
+
+/* Ops are the classes before SBAR: what the engine may hold and graph. */
+static inline bool gs_class_is_op(gs_class_t c) { return c < GS_CLASS_SBAR; }
+static inline bool gs_class_is_barrier(gs_class_t c)
+{
+    return c == GS_CLASS_SBAR || c == GS_CLASS_BAR;
+}
+
+/* How a program obtained the function it called. */
+typedef enum {
+    GS_PATH_DIRECT,  /* bound to the exported symbol at load time */
+    GS_PATH_DLSYM,   /* pointer returned by dlsym */
+    GS_PATH_GETPROC, /* pointer returned by cuGetProcAddress */
+    GS_PATH_COUNT
+} gs_path_t;
+
+/* Function ids: first every hooked function, then functions the shim calls
+ * but does not hook (reals.def). gs_real_fn[] is indexed by the same ids. */
+typedef enum {
+#define GS_HOOK(name, cls, since, strm, params, args) GS_ID_##name,
+#include "hooks.def"
+#undef GS_HOOK
+    GS_HOOK_COUNT,
+    GS_REAL_FIRST = GS_HOOK_COUNT - 1,
+#define GS_REAL_FN(name) GS_ID_##name,
+#include "reals.def"
+#undef GS_REAL_FN
+    GS_FN_COUNT
+} gs_fn_id_t;
+
+/* What the interposition layer knows of each hooked function. */
+typedef struct {
+    const char *name;    /* exact exported name */
+    gs_class_t cls;
+    int since;           /* cudaVersion from which `base` resolves here */
+    void *fn[GS_PATH_COUNT]; /* wrapper handed out on each path */
+} gs_hook_t;
+
+/* ------------------------------------------------------------ wrappers.c */
+
+extern GS_HIDDEN const gs_hook_t gs_hooks[GS_HOOK_COUNT];
+extern GS_HIDDEN const char *const gs_fn_names[GS_FN_COUNT];
+const char *gs_class_name(gs_class_t c);
+
+/* ----------------------------------------------------------- interpose.c */
+
+/* Real driver entry points by id; NULL where the driver lacks one. Written
+ * once during initialisation, read-only afterwards. */
+extern GS_HIDDEN void *gs_real_fn[GS_FN_COUNT];
+/* Typed access to a real function: GS_REAL(cuLaunchKernel)(f, ...). */
+#define GS_REAL(name) ((__typeof__(&name))gs_real_fn[GS_ID_##name])
+
+/* Derived from the exact names at start-up: the name cuGetProcAddress is
+ * asked for (no _vN, _ptsz, _ptds), and whether stream 0 means the calling
+ * thread's per-thread stream (_ptsz/_ptds variants). */
+extern GS_HIDDEN char gs_hook_base[GS_HOOK_COUNT][48];
+extern GS_HIDDEN bool gs_hook_per_thread[GS_HOOK_COUNT];
+
+/* Set (release) once the real table is complete. */
+extern GS_HIDDEN atomic_int gs_ready;
+/* Nesting depth of the calling thread inside the shim: wrappers entered
+ * from within the driver or the shim itself forward without side effects. */
+extern GS_HIDDEN GS_TLS int gs_depth;
+/* True when libcuda could not be loaded: every hook forwards or fails as the
+ * program would have seen without the shim. */
+extern GS_HIDDEN bool gs_inert;
+
+void gs_init(void);
+static inline void gs_ensure_init(void)
+{
+    if (GS_UNLIKELY(!atomic_load_explicit(&gs_ready, memory_order_acquire)))
+        gs_init();
+}
+/* Called when a hooked function has no real counterpart. */
+CUresult gs_missing(gs_fn_id_t id);
+
+CUresult gs_getproc_v1(const char *symbol, void **pfn, int ver, cuuint64_t flags);
+CUresult gs_getproc_v2(const char *symbol, void **pfn, int ver, cuuint64_t flags,
+                       CUdriverProcAddressQueryResult *status);
+/* The hooked function a cuGetProcAddress(symbol, ver, flags) request maps
+ * to when the driver's pointer has no exported name; -1 if none. */
+int gs_hook_for_request(const char *symbol, int ver, cuuint64_t flags);
+/* The hooked function with this exact exported name; -1 if none. */
+int gs_hook_by_name(const char *name);
+/* Would this looked-up name be one of the driver's (cu[A-Z]...)? */
+bool gs_is_driver_name(const char *name);
+
+/* ------------------------------------------------------------- options.c */
+
+typedef enum { GS_MODE_REPLAY, GS_MODE_OBSERVE, GS_MODE_PASSTHROUGH } gs_mode_t;
+typedef enum {
+    GS_LOG_ERROR,
+    GS_LOG_WARN,
+    GS_LOG_INFO,
+    GS_LOG_DEBUG,
+    GS_LOG_TRACE
+} gs_log_level_t;
+
+typedef struct {
+    gs_mode_t mode;
+    gs_log_level_t log;
+    char log_file[256];
+    bool stats;
+    char stats_file[256];
+} gs_options_t;
+
+extern GS_HIDDEN gs_options_t gs_opt;
+/* Reads every GRAPHSHIM_* variable once; a bad value warns and keeps the
+ * default. Safe to call again (it re-reads; used by the unit tests). */
+void gs_options_init(void);
+/* Parsers, exposed for the unit tests. Return false for a bad value. */
+bool gs_parse_bool(const char *s, bool *out);
+bool gs_parse_long(const char *s, long min, long max, long *out);
+bool gs_parse_size(const char *s, size_t *out);
+const char *gs_mode_name(gs_mode_t m);
+const char *gs_log_level_name(gs_log_level_t l);
+/* Expands %p to the pid; false if the result does not fit. */
+bool gs_expand_path(const char *pattern, char *out, size_t outsz);
+/* Prints every option and its value at debug level. */
+void gs_options_log(void);
+
+/* ----------------------------------------------------------------- log.c */
+
+/* The level is checked before any formatting happens. */
+#define GS_LOG(level, ...)                                                   \
+    do {                                                                     \
+        if (GS_UNLIKELY((int)(level) <= (int)gs_opt.log))                    \
+            gs_log((level), __VA_ARGS__);                                    \
+    } while (0)
+#define GS_ERROR(...) GS_LOG(GS_LOG_ERROR, __VA_ARGS__)
+#define GS_WARN(...) GS_LOG(GS_LOG_WARN, __VA_ARGS__)
+#define GS_INFO(...) GS_LOG(GS_LOG_INFO, __VA_ARGS__)
+#define GS_DEBUG(...) GS_LOG(GS_LOG_DEBUG, __VA_ARGS__)
+/* Logs at most once per call site for the life of the process. */
+#define GS_LOG_ONCE(level, ...)                                              \
+    do {                                                                     \
+        static atomic_flag gs_once_ = ATOMIC_FLAG_INIT;                      \
+        if ((int)(level) <= (int)gs_opt.log &&                               \
+            !atomic_flag_test_and_set(&gs_once_))                            \
+            gs_log((level), __VA_ARGS__);                                    \
+    } while (0)
+
+void gs_log(gs_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Opens GRAPHSHIM_LOG_FILE (or keeps stderr); warns and falls back to stderr
+ * when it cannot be opened. */
+void gs_log_open(void);
+int gs_log_fd(void);
+/* Writes a preformatted line without prefix (for the exit summary). */
+void gs_log_raw(const char *text, size_t len);
+
+/* --------------------------------------------------------------- stats.c */
+
+/* Counters of the engine and the interposition layer, declared once. */
+#define GS_COUNTERS(X)                                                       \
+    X(ops, "stream-ordered ops seen")                                        \
+    X(barriers, "barriers seen")                                             \
+    X(launches, "kernel launches (cuLaunchKernel + cuLaunchKernelEx)")       \
+    X(getproc_substituted, "cuGetProcAddress results substituted")          \
+    X(getproc_by_request, "  of which decided from (symbol, version, flags)") \
+    X(dlsym_substituted, "dlsym results substituted")
+
+typedef enum {
+#define GS_X(name, doc) GS_CTR_##name,
+    GS_COUNTERS(GS_X)
+#undef GS_X
+    GS_CTR_COUNT
+} gs_counter_t;
+
+typedef struct {
+    atomic_ullong n[GS_PATH_COUNT];
+} gs_callcount_t;
+
+extern GS_HIDDEN gs_callcount_t gs_calls[GS_HOOK_COUNT];
+extern GS_HIDDEN atomic_ullong gs_counters[GS_CTR_COUNT];
+
+static inline void gs_count_call(gs_fn_id_t id, gs_path_t path)
+{
+    atomic_fetch_add_explicit(&gs_calls[id].n[path], 1, memory_order_relaxed);
+}
+static inline void gs_count(gs_counter_t c, unsigned long long n)
+{
+    atomic_fetch_add_explicit(&gs_counters[c], n, memory_order_relaxed);
+}
+/* Writes the exit summary (to the log) and the JSON stats file as the
+ * options ask; runs once. */
+void gs_stats_report(void);
+/* Writes the JSON document to fd (exposed for the unit tests). */
+void gs_stats_write_json(int fd);
+/* Forgets every count (in a forked child). */
+void gs_stats_reset(void);
+
+/* -------------------------------------------------------------- engine.c */
+
+/* The engine sees every op and barrier; in this version it counts them and
+ * forwards each call unchanged, in every mode. */
+CUresult gs_eng_launch(gs_fn_id_t id, CUfunction f, unsigned gx, unsigned gy,
+                       unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                       unsigned shmem, CUstream s, void **params, void **extra);
+CUresult gs_eng_launch_ex(gs_fn_id_t id, const CUlaunchConfig *cfg, CUfunction f,
+                          void **params, void **extra);
+CUresult gs_eng_htod(gs_fn_id_t id, CUdeviceptr dst, const void *src, size_t n,
+                     CUstream s);
+CUresult gs_eng_dtoh(gs_fn_id_t id, void *dst, CUdeviceptr src, size_t n,
+                     CUstream s);
+CUresult gs_eng_dtod(gs_fn_id_t id, CUdeviceptr dst, CUdeviceptr src, size_t n,
+                     CUstream s);
+CUresult gs_eng_copy(gs_fn_id_t id, CUdeviceptr dst, CUdeviceptr src, size_t n,
+                     CUstream s);
+CUresult gs_eng_memset8(gs_fn_id_t id, CUdeviceptr dst, unsigned char v,
+                        size_t n, CUstream s);
+CUresult gs_eng_memset16(gs_fn_id_t id, CUdeviceptr dst, unsigned short v,
+                         size_t n, CUstream s);
+CUresult gs_eng_memset32(gs_fn_id_t id, CUdeviceptr dst, unsigned int v,
+                         size_t n, CUstream s);
+/* Called before a barrier is forwarded: on one stream, or on all. */
+void gs_eng_barrier_stream(gs_fn_id_t id, CUstream s);
+void gs_eng_barrier_all(gs_fn_id_t id);
+
+#endif /* GS_H */

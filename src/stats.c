@@ -1,0 +1,168 @@
+/* stats.c: call counters by function and path, engine counters, and the exit
+ * report.
+ *
+ * Counters are relaxed atomics bumped on the hot path (lock-free, no
+ * allocation). The report runs once, at exit (or when asked): an aligned
+ * table on the log when GRAPHSHIM_STATS=1 or GRAPHSHIM_LOG is info or more,
+ * and a JSON document at GRAPHSHIM_STATS_FILE for tools and tests.
+ */
+#include "config.h"
+#include "gs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+gs_callcount_t gs_calls[GS_HOOK_COUNT];
+atomic_ullong gs_counters[GS_CTR_COUNT];
+
+static const char *const counter_names[GS_CTR_COUNT] = {
+#define GS_X(name, doc) #name,
+    GS_COUNTERS(GS_X)
+#undef GS_X
+};
+static const char *const counter_docs[GS_CTR_COUNT] = {
+#define GS_X(name, doc) doc,
+    GS_COUNTERS(GS_X)
+#undef GS_X
+};
+static const char *const path_names[GS_PATH_COUNT] = {"direct", "dlsym",
+                                                      "getproc"};
+
+void gs_stats_reset(void)
+{
+    for (int i = 0; i < GS_HOOK_COUNT; i++)
+        for (int p = 0; p < GS_PATH_COUNT; p++)
+            atomic_store_explicit(&gs_calls[i].n[p], 0, memory_order_relaxed);
+    for (int c = 0; c < GS_CTR_COUNT; c++)
+        atomic_store_explicit(&gs_counters[c], 0, memory_order_relaxed);
+}
+
+static unsigned long long calls_of(int id, int path)
+{
+    return atomic_load_explicit(&gs_calls[id].n[path], memory_order_relaxed);
+}
+
+static unsigned long long counter(int c)
+{
+    return atomic_load_explicit(&gs_counters[c], memory_order_relaxed);
+}
+
+static unsigned long long total_calls(void)
+{
+    unsigned long long t = 0;
+    for (int i = 0; i < GS_HOOK_COUNT; i++)
+        for (int p = 0; p < GS_PATH_COUNT; p++)
+            t += calls_of(i, p);
+    return t;
+}
+
+/* A small buffered writer over a file descriptor: no stdio, no malloc. */
+typedef struct {
+    int fd;
+    size_t n;
+    char buf[4096];
+} out_t;
+
+static void out_flush(out_t *o)
+{
+    size_t off = 0;
+    while (off < o->n) {
+        ssize_t w = write(o->fd, o->buf + off, o->n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    o->n = 0;
+}
+
+static void out_printf(out_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void out_printf(out_t *o, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return;
+    size_t len = (size_t)k < sizeof line ? (size_t)k : sizeof line - 1;
+    if (o->n + len > sizeof o->buf)
+        out_flush(o);
+    memcpy(o->buf + o->n, line, len);
+    o->n += len;
+}
+
+void gs_stats_write_json(int fd)
+{
+    out_t o = {.fd = fd};
+    out_printf(&o, "{\"graphshim\":\"%s\",\"pid\":%ld,\"mode\":\"%s\",\"calls\":{",
+               PACKAGE_VERSION, (long)getpid(), gs_mode_name(gs_opt.mode));
+    bool first = true;
+    for (int i = 0; i < GS_HOOK_COUNT; i++) {
+        if (calls_of(i, 0) + calls_of(i, 1) + calls_of(i, 2) == 0)
+            continue;
+        out_printf(&o, "%s\n\"%s\":{\"direct\":%llu,\"dlsym\":%llu,\"getproc\":%llu}",
+                   first ? "" : ",", gs_hooks[i].name, calls_of(i, 0),
+                   calls_of(i, 1), calls_of(i, 2));
+        first = false;
+    }
+    out_printf(&o, "},\n\"totals\":{\"calls\":%llu", total_calls());
+    for (int c = 0; c < GS_CTR_COUNT; c++)
+        out_printf(&o, ",\"%s\":%llu", counter_names[c], counter(c));
+    out_printf(&o, "}}\n");
+    out_flush(&o);
+}
+
+static void write_summary(void)
+{
+    out_t o = {.fd = gs_log_fd()};
+    out_printf(&o, "graphshim[%ld]: summary: mode %s, %llu driver calls "
+               "intercepted\n", (long)getpid(), gs_mode_name(gs_opt.mode),
+               total_calls());
+    out_printf(&o, "  %-36s %12s %12s %12s\n", "function", path_names[0],
+               path_names[1], path_names[2]);
+    for (int i = 0; i < GS_HOOK_COUNT; i++) {
+        if (calls_of(i, 0) + calls_of(i, 1) + calls_of(i, 2) == 0)
+            continue;
+        out_printf(&o, "  %-36s %12llu %12llu %12llu\n", gs_hooks[i].name,
+                   calls_of(i, 0), calls_of(i, 1), calls_of(i, 2));
+    }
+    for (int c = 0; c < GS_CTR_COUNT; c++)
+        out_printf(&o, "  %-24s %12llu  %s\n", counter_names[c], counter(c),
+                   counter_docs[c]);
+    out_flush(&o);
+}
+
+void gs_stats_report(void)
+{
+    static atomic_flag done = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&done))
+        return;
+    if (gs_opt.stats || gs_opt.log >= GS_LOG_INFO)
+        write_summary();
+    if (gs_opt.stats_file[0] != '\0') {
+        int fd = open(gs_opt.stats_file,
+                      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            GS_WARN("cannot write GRAPHSHIM_STATS_FILE %s (%s); writing the "
+                    "statistics to stderr", gs_opt.stats_file, strerror(errno));
+            gs_stats_write_json(2);
+            return;
+        }
+        gs_stats_write_json(fd);
+        close(fd);
+    }
+}
+
+/* ---------------------------------------------------------- public API */
+
+#include "graphshim.h"
+
+GS_EXPORT int graphshim_version(void) { return GRAPHSHIM_VERSION; }
