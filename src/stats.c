@@ -32,8 +32,14 @@ static const char *const counter_docs[GS_CTR_COUNT] = {
 static const char *const path_names[GS_PATH_COUNT] = {"direct", "dlsym",
                                                       "getproc"};
 
+/* Set in a forked child: its report is written only if it made driver calls
+ * of its own, so a program that forks helpers does not print one summary per
+ * child. */
+static bool quiet_unless_used;
+
 void gs_stats_reset(void)
 {
+    quiet_unless_used = true;
     for (int i = 0; i < GS_HOOK_COUNT; i++)
         for (int p = 0; p < GS_PATH_COUNT; p++)
             atomic_store_explicit(&gs_calls[i].n[p], 0, memory_order_relaxed);
@@ -144,6 +150,8 @@ void gs_stats_report(void)
 {
     static atomic_flag done = ATOMIC_FLAG_INIT;
     if (atomic_flag_test_and_set(&done))
+        return;
+    if (quiet_unless_used && total_calls() == 0)
         return;
     if (gs_opt.stats || gs_opt.log >= GS_LOG_INFO)
         write_summary();

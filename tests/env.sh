@@ -1,0 +1,47 @@
+# tests/env.sh: sourced by the shell tests. Paths to what the build made, how
+# to preload the shim (after the sanitizer runtime in sanitizer builds), how
+# to run a program on the simulated driver, and small assertion helpers.
+# Automake's test harness exports top_srcdir and top_builddir.
+set -u
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$(pwd)}"
+SHIM="$top_builddir/src/.libs/libgraphshim.so"
+SIMDIR="$top_builddir/tests/simcuda/.libs"
+E2E="$top_builddir/tests/e2e"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/gs-test.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+# In sanitizer builds every program is instrumented, and the runtime must be
+# the first object loaded: name it before the shim.
+PRELOAD="$SHIM"
+case "${GS_SANITIZER_KIND:-none}" in
+address) PRELOAD="$(${CC:-cc} -print-file-name=libasan.so):$SHIM"
+         export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" ;;
+thread)  PRELOAD="$(${CC:-cc} -print-file-name=libtsan.so):$SHIM" ;;
+esac
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+# run_sim [VAR=value ...] program args...: on the simulated driver, no shim.
+run_sim() { env LD_LIBRARY_PATH="$SIMDIR" "$@"; }
+# run_shim [VAR=value ...] program args...: on the simulated driver, shim preloaded.
+run_shim() { env LD_LIBRARY_PATH="$SIMDIR" LD_PRELOAD="$PRELOAD" "$@"; }
+
+# stats_get FILE KEY: a number from the shim's JSON stats. KEY is
+# totals.NAME or FUNCTION.PATH (e.g. cuLaunchKernel.getproc); 0 if absent.
+stats_get() {
+    awk -v key="$2" '
+    BEGIN { n = split(key, k, "."); }
+    {
+        if (k[1] == "totals") pat = "\"" k[2] "\":[0-9]+";
+        else pat = "\"" k[1] "\":\\{[^}]*\"" k[2] "\":[0-9]+";
+        if (match($0, pat)) {
+            s = substr($0, RSTART, RLENGTH); sub(/.*:/, "", s); print s; found = 1; exit
+        }
+    }
+    END { if (!found) print 0 }' "$1"
+}
+
+# expect_eq WHAT GOT WANT
+expect_eq() { [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"; }
