@@ -149,6 +149,11 @@ typedef struct {
     char log_file[256];
     bool stats;
     char stats_file[256];
+    long warmup;           /* occurrences before a step becomes a template */
+    long min_ops, max_ops; /* step lengths that may become templates */
+    long max_graphs;       /* templates kept (LRU) */
+    size_t staging_max;    /* largest host-to-device copy snapshotted */
+    char deny_kernels[1024]; /* extra kernel-name patterns never graphed */
 } gs_options_t;
 
 extern GS_HIDDEN gs_options_t gs_opt;
@@ -203,6 +208,21 @@ void gs_log_raw(const char *text, size_t len);
     X(ops, "stream-ordered ops seen")                                        \
     X(barriers, "barriers seen")                                             \
     X(launches, "kernel launches (cuLaunchKernel + cuLaunchKernelEx)")       \
+    X(ops_replayed, "ops replayed through graphs")                           \
+    X(ops_passed, "ops passed through untouched (capture, denied, off)")     \
+    X(templates, "templates formed")                                         \
+    X(graphs_built, "graphs built")                                          \
+    X(graphs_evicted, "graphs evicted (least recently used)")                \
+    X(replays, "graph launches")                                             \
+    X(nodes_patched, "nodes patched")                                        \
+    X(div_mismatch, "divergence: an op differed from every template")        \
+    X(div_barrier, "divergence: a barrier in the middle of a step")          \
+    X(div_stream, "divergence: an op on another stream")                     \
+    X(div_staging, "divergence: staging still read by the last replay")      \
+    X(div_full, "divergence: step buffer full")                              \
+    X(fb_build, "fallback: graph build failed")                              \
+    X(fb_patch, "fallback: patching a node failed")                          \
+    X(fb_launch, "fallback: graph launch failed")                            \
     X(getproc_substituted, "cuGetProcAddress results substituted")          \
     X(getproc_by_request, "  of which decided from (symbol, version, flags)") \
     X(dlsym_substituted, "dlsym results substituted")
@@ -239,8 +259,10 @@ void gs_stats_reset(void);
 
 /* -------------------------------------------------------------- engine.c */
 
-/* The engine sees every op and barrier; in this version it counts them and
- * forwards each call unchanged, in every mode. */
+/* The engine sees every op and barrier (DESIGN.md section 3). */
+void gs_eng_setup(void);
+void gs_eng_atfork_child(void);
+void gs_eng_after_barrier(gs_fn_id_t id, CUstream s, CUresult res);
 CUresult gs_eng_launch(gs_fn_id_t id, CUfunction f, unsigned gx, unsigned gy,
                        unsigned gz, unsigned bx, unsigned by, unsigned bz,
                        unsigned shmem, CUstream s, void **params, void **extra);

@@ -184,6 +184,7 @@ static void atfork_child(void)
     /* The child starts with no intercepted calls of its own; the parent's
      * counts would otherwise be reported twice. */
     gs_stats_reset();
+    gs_eng_atfork_child();
 }
 
 static void do_init(void)
@@ -221,6 +222,7 @@ static void do_init(void)
     void *probe = gs_real_dlsym(cuda_handle, "cuInit");
     if (probe != NULL && dladdr(probe, &cu) != 0)
         cuda_base = cu.dli_fbase;
+    gs_eng_setup();
     pthread_atfork(NULL, NULL, atfork_child);
     GS_INFO("graphshim %s: driver %s, %d of %d hooked functions present, "
             "mode %s", PACKAGE_VERSION, probe && cuda_base ? cu.dli_fname : "?",

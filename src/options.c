@@ -26,10 +26,21 @@ static const gs_options_t gs_defaults = {
     .log_file = "",
     .stats = false,
     .stats_file = "",
+    .warmup = 3,
+    .min_ops = 2,
+    .max_ops = 4096,
+    .max_graphs = 64,
+    .staging_max = 64 << 10,
+    .deny_kernels = "",
 };
 gs_options_t gs_opt = {
     .mode = GS_MODE_REPLAY,
     .log = GS_LOG_WARN,
+    .warmup = 3,
+    .min_ops = 2,
+    .max_ops = 4096,
+    .max_graphs = 64,
+    .staging_max = 64 << 10,
 };
 
 static const char *const mode_names[] = {"replay", "observe", "passthrough"};
@@ -131,7 +142,7 @@ static bool parse_enum(const char *s, const char *const *names, size_t n, int *o
 
 /* ---------------------------------------------------------------- the table */
 
-typedef enum { OPT_ENUM, OPT_BOOL, OPT_PATH } opt_kind_t;
+typedef enum { OPT_ENUM, OPT_BOOL, OPT_PATH, OPT_LONG, OPT_SIZE, OPT_LIST } opt_kind_t;
 _Static_assert(sizeof(gs_mode_t) == sizeof(int) &&
                    sizeof(gs_log_level_t) == sizeof(int),
                "enumerated options are stored as int");
@@ -142,22 +153,35 @@ typedef struct {
     const char *accepts; /* what the warning says is accepted */
     const char *const *names; /* OPT_ENUM */
     size_t nnames;
+    long min, max;       /* OPT_LONG, OPT_SIZE (max) */
     size_t offset;       /* into gs_options_t */
     size_t size;         /* OPT_PATH buffer size */
 } opt_desc_t;
 
 #define OFF(f) offsetof(gs_options_t, f)
 static const opt_desc_t opt_table[] = {
-    {"MODE", OPT_ENUM, "replay, observe or passthrough", mode_names, 3,
+    {"MODE", OPT_ENUM, "replay, observe or passthrough", mode_names, 3, 0, 0,
      OFF(mode), 0},
-    {"LOG", OPT_ENUM, "error, warn, info, debug or trace", level_names, 5,
+    {"LOG", OPT_ENUM, "error, warn, info, debug or trace", level_names, 5, 0, 0,
      OFF(log), 0},
     {"LOG_FILE", OPT_PATH, "a file path (%p is replaced by the pid)", NULL, 0,
-     OFF(log_file), sizeof gs_opt.log_file},
-    {"STATS", OPT_BOOL, "1/true/yes/on or 0/false/no/off", NULL, 0, OFF(stats),
-     0},
+     0, 0, OFF(log_file), sizeof gs_opt.log_file},
+    {"STATS", OPT_BOOL, "1/true/yes/on or 0/false/no/off", NULL, 0, 0, 0,
+     OFF(stats), 0},
     {"STATS_FILE", OPT_PATH, "a file path (%p is replaced by the pid)", NULL, 0,
-     OFF(stats_file), sizeof gs_opt.stats_file},
+     0, 0, OFF(stats_file), sizeof gs_opt.stats_file},
+    {"WARMUP", OPT_LONG, "an integer from 2 to 1000", NULL, 0, 2, 1000,
+     OFF(warmup), 0},
+    {"MIN_OPS", OPT_LONG, "an integer from 1 to 65536", NULL, 0, 1, 65536,
+     OFF(min_ops), 0},
+    {"MAX_OPS", OPT_LONG, "an integer from 2 to 65536", NULL, 0, 2, 65536,
+     OFF(max_ops), 0},
+    {"MAX_GRAPHS", OPT_LONG, "an integer from 1 to 100000", NULL, 0, 1, 100000,
+     OFF(max_graphs), 0},
+    {"STAGING_MAX", OPT_SIZE, "a size up to 1G (suffixes K, M, G)", NULL, 0, 0,
+     1l << 30, OFF(staging_max), 0},
+    {"DENY_KERNELS", OPT_LIST, "comma-separated kernel-name patterns (fnmatch)",
+     NULL, 0, 0, 0, OFF(deny_kernels), sizeof gs_opt.deny_kernels},
 };
 #undef OFF
 #define NOPTS (sizeof opt_table / sizeof opt_table[0])
@@ -180,6 +204,20 @@ static bool parse_one(const opt_desc_t *d, const char *v, gs_options_t *o)
         if (*v == '\0')
             return false;
         return gs_expand_path(v, field, d->size);
+    case OPT_LONG:
+        return gs_parse_long(v, d->min, d->max, (long *)field);
+    case OPT_SIZE: {
+        size_t x;
+        if (!gs_parse_size(v, &x) || x > (size_t)d->max)
+            return false;
+        memcpy(field, &x, sizeof x);
+        return true;
+    }
+    case OPT_LIST:
+        if (*v == '\0' || strlen(v) >= d->size)
+            return false;
+        memcpy(field, v, strlen(v) + 1);
+        return true;
     }
     return false;
 }
@@ -201,7 +239,17 @@ void gs_options_init(void)
         else
             bad[nbad++] = opt_table[i].name;
     }
+    /* A cross-field rule: the shortest template may not exceed the longest.
+     * Both values were valid alone, so the later one is the one rejected. */
+    bool bad_range = o.min_ops > o.max_ops;
+    if (bad_range) {
+        o.min_ops = gs_defaults.min_ops;
+        o.max_ops = gs_defaults.max_ops;
+    }
     gs_opt = o;
+    if (bad_range)
+        GS_WARN("GRAPHSHIM_MIN_OPS exceeds GRAPHSHIM_MAX_OPS; keeping the "
+                "defaults %ld and %ld", o.min_ops, o.max_ops);
     /* Warn after the log level itself is known. */
     for (size_t i = 0; i < nbad; i++) {
         const opt_desc_t *d = NULL;
@@ -232,8 +280,15 @@ void gs_options_log(void)
             GS_DEBUG("option GRAPHSHIM_%s=%d", d->name, *(const bool *)field);
             break;
         case OPT_PATH:
+        case OPT_LIST:
             GS_DEBUG("option GRAPHSHIM_%s=%s", d->name,
                      *field ? field : "(unset)");
+            break;
+        case OPT_LONG:
+            GS_DEBUG("option GRAPHSHIM_%s=%ld", d->name, *(const long *)field);
+            break;
+        case OPT_SIZE:
+            GS_DEBUG("option GRAPHSHIM_%s=%zu", d->name, *(const size_t *)field);
             break;
         }
     }

@@ -36,7 +36,9 @@
 #define GS_IMPL_QUERY(name, strm, args) return GS_FORWARD(name, args);
 #define GS_IMPL_SBAR(name, strm, args)                                       \
     gs_eng_barrier_stream(GS_ID_##name, strm);                               \
-    return GS_FORWARD(name, args);
+    CUresult gs_b_ = GS_FORWARD(name, args);                                 \
+    gs_eng_after_barrier(GS_ID_##name, strm, gs_b_);                         \
+    return gs_b_;
 #define GS_IMPL_BAR(name, strm, args)                                        \
     gs_eng_barrier_all(GS_ID_##name);                                        \
     return GS_FORWARD(name, args);

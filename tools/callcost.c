@@ -11,6 +11,7 @@
  *   callcost [--iters=N] [--reps=R]     prints medians in ns per call
  */
 #define __CUDA_API_VERSION_INTERNAL 1
+#include "config.h"
 #include <cuda.h>
 #include <dlfcn.h>
 #include <stdio.h>

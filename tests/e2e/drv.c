@@ -1,4 +1,5 @@
 /* drv.c: loads driver entry points by one of the three paths (see drv.h). */
+#include "config.h"
 #include "drv.h"
 
 #include <dlfcn.h>
@@ -99,11 +100,17 @@ static bool load_runtime(drv_t *d, bool ptsz, int ver)
         return false;
     }
     d->resolver = p;
-    d->GetProcAddress = (__typeof__(&cuGetProcAddress_v2))p;
     cuuint64_t pt = ptsz ? CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM
                          : CU_GET_PROC_ADDRESS_DEFAULT;
+    /* Below 12000 the driver hands back the 4-argument cuGetProcAddress;
+     * everything else is then looked up at 12000 (cuLaunchKernelEx is
+     * newer than 11030). */
+    __typeof__(&cuGetProcAddress) v1 = ver < 12000 ? (__typeof__(&cuGetProcAddress))p : NULL;
+    d->GetProcAddress = ver < 12000 ? NULL : (__typeof__(&cuGetProcAddress_v2))p;
+    int lver = ver < 12000 ? 12000 : ver;
 #define X(field, exported, base)                                             \
-    if (d->GetProcAddress(#base, (void **)&d->field, ver, pt, &st) !=        \
+    if ((v1 ? v1(#base, (void **)&d->field, lver, pt)                        \
+            : d->GetProcAddress(#base, (void **)&d->field, lver, pt, &st)) != \
             CUDA_SUCCESS || d->field == NULL) {                              \
         printf("cuGetProcAddress(%s) failed\n", #base);                      \
         return false;                                                        \

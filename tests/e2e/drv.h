@@ -37,7 +37,7 @@ typedef struct {
     __typeof__(&cuMemcpyDtoH_v2) MemcpyDtoH;
     __typeof__(&cuMemsetD32Async) MemsetD32Async;
     __typeof__(&cuCtxSynchronize) CtxSynchronize;
-    __typeof__(&cuGetProcAddress_v2) GetProcAddress; /* runtime path only */
+    __typeof__(&cuGetProcAddress_v2) GetProcAddress; /* runtime path, 12000+ */
     void *resolver; /* what the runtime path was given for "cuGetProcAddress" */
     void *launch;   /* the LaunchKernel pointer, for where-does-it-live checks */
 } drv_t;

@@ -2,6 +2,7 @@
  * and launching work, then carries on in the parent; the child looks up a
  * driver function and exits. Under the shim nothing may deadlock and the
  * parent's results must be those without it. */
+#include "config.h"
 #include "drv.h"
 
 #include <dlfcn.h>

@@ -3,13 +3,13 @@
  * that the shim intercepts each path and changes nothing.
  *
  *   prog_paths --path=direct|dlsym|runtime [--ptsz] [--steps=N]
- *              [--version=CUDAVERSION] [--probe]
+ *              [--version=CUDAVERSION]
  *
  * Prints the result (a hash of the final device memory), the number of
  * kernel launches it issued, and which object the resolver and launch
- * pointers it was handed live in. --probe only asks the loader for cuInit
- * and libcuda, for the no-driver test.
+ * pointers it was handed live in.
  */
+#include "config.h"
 #include "drv.h"
 
 #include <dlfcn.h>
@@ -28,15 +28,6 @@ static uint64_t fnv1a(const void *p, size_t n, uint64_t h)
     return h;
 }
 
-static int probe(void)
-{
-    void *init = dlsym(RTLD_DEFAULT, "cuInit");
-    void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-    printf("dlsym(RTLD_DEFAULT, cuInit): %s\n", init ? "found" : "not found");
-    printf("dlopen(libcuda.so.1): %s\n", h ? "loaded" : "not found");
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     drv_path_t path = DRV_DIRECT;
@@ -51,8 +42,6 @@ int main(int argc, char **argv)
             steps = atoi(argv[i] + 8);
         else if (strncmp(argv[i], "--version=", 10) == 0)
             ver = atoi(argv[i] + 10);
-        else if (strcmp(argv[i], "--probe") == 0)
-            return probe();
         else {
             fprintf(stderr, "prog_paths: unknown argument %s\n", argv[i]);
             return 2;

@@ -3,9 +3,12 @@
 #include <stdio.h>
 
 int gs_next_probe(int depth);
+int gs_next_b_present(void);
 
 int main(void)
 {
+    if (!gs_next_b_present())
+        return 1;
     printf("gs_next_probe=%d\n", gs_next_probe(0));
     return 0;
 }

@@ -1,0 +1,253 @@
+/* detect.c: finding the repeating step.
+ *
+ * Each stream keeps the records of its current step and the (hash, length)
+ * of its last GS_HIST steps. When a step closes (at a barrier) and the same
+ * signature sequence is found GRAPHSHIM_WARMUP times among those recent
+ * steps (not only the step just before: a native engine interleaves upload,
+ * forward and readback steps), it becomes a template and its graph is built
+ * from the step's records. A stream that runs GRAPHSHIM_MAX_OPS ops without
+ * a barrier is searched for a period instead, and its last period becomes a
+ * periodic template.
+ *
+ * Templates are global, at most GRAPHSHIM_MAX_GRAPHS of them, and the least
+ * recently used one is evicted. A template whose graph could not be built is
+ * kept as a negative entry so the step is not rebuilt every time.
+ */
+#include "config.h"
+#include "eng.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Bytes of argument snapshots one stream's step may hold. */
+#define GS_ARENA_BYTES (8u << 20)
+
+static gs_stream_t *streams;
+static gs_template_t *templates;
+static unsigned ntemplates;
+static uint64_t tick;
+
+static void step_reset(gs_stream_t *st)
+{
+    st->n = 0;
+    st->used = 0;
+    st->hash = 0;
+    st->tainted = false;
+    st->issued = 0;
+    st->match_start = 0;
+    st->holding = false;
+    st->ncand = 0;
+    st->complete = NULL;
+}
+
+gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle)
+{
+    gs_stream_t *st = NULL;
+    HASH_FIND(hh, streams, &key, sizeof key, st);
+    if (GS_LIKELY(st != NULL))
+        return st;
+    st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return NULL;
+    st->recs = calloc((size_t)gs_opt.max_ops, sizeof *st->recs);
+    st->arena = malloc(GS_ARENA_BYTES);
+    if (st->recs == NULL || st->arena == NULL) {
+        free(st->recs);
+        free(st->arena);
+        free(st);
+        return NULL;
+    }
+    st->key = key;
+    st->per_thread = per_thread;
+    st->owner = per_thread ? gs_thread_index() : 0;
+    /* Graphs go where the program's ops went: the legacy stream and the
+     * per-thread stream are named by their special handles. */
+    st->handle = key == GS_KEY_LEGACY ? CU_STREAM_LEGACY
+                 : per_thread         ? CU_STREAM_PER_THREAD
+                                      : handle;
+    step_reset(st);
+    HASH_ADD(hh, streams, key, sizeof st->key, st);
+    return st;
+}
+
+size_t gs_arena_bytes(void) { return GS_ARENA_BYTES; }
+
+gs_stream_t *gs_stream_find(uint64_t key)
+{
+    gs_stream_t *st = NULL;
+    HASH_FIND(hh, streams, &key, sizeof key, st);
+    return st;
+}
+
+void gs_for_each_stream(void (*fn)(gs_stream_t *))
+{
+    for (gs_stream_t *st = streams; st != NULL; st = st->hh.next)
+        fn(st);
+}
+
+void gs_streams_reset(uint64_t key)
+{
+    gs_stream_t *st = NULL;
+    HASH_FIND(hh, streams, &key, sizeof key, st);
+    if (st == NULL)
+        return;
+    step_reset(st);
+    st->hist_n = 0;
+    st->period = 0;
+}
+
+/* ------------------------------------------------------------- templates */
+
+void gs_template_touch(gs_template_t *t) { t->last_used = ++tick; }
+
+static gs_template_t *find_template(uint64_t key, uint64_t hash, unsigned len)
+{
+    for (gs_template_t *t = templates; t != NULL; t = t->next)
+        if (t->stream_key == key && t->hash == hash && t->len == len)
+            return t;
+    return NULL;
+}
+
+static void free_template(gs_template_t *t)
+{
+    gs_graph_destroy(t);
+    free(t->nodes);
+    free(t->arena);
+    free(t);
+}
+
+static void evict_lru(void)
+{
+    gs_template_t **victim = NULL;
+    for (gs_template_t **pp = &templates; *pp != NULL; pp = &(*pp)->next)
+        if (victim == NULL || (*pp)->last_used < (*victim)->last_used)
+            victim = pp;
+    if (victim == NULL)
+        return;
+    gs_template_t *t = *victim;
+    *victim = t->next;
+    ntemplates--;
+    GS_DEBUG("evicting template of %u ops (replayed %llu times)", t->len, t->replays);
+    gs_count(GS_CTR_graphs_evicted, 1);
+    free_template(t);
+}
+
+/* Makes a template of recs[0..len) (args from `arena`). */
+static gs_template_t *form(gs_stream_t *st, const gs_rec_t *recs, unsigned len,
+                           uint64_t hash, bool periodic)
+{
+    size_t bytes = 0;
+    for (unsigned i = 0; i < len; i++)
+        bytes += (recs[i].len + 7u) & ~7u;
+    gs_template_t *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->nodes = calloc(len, sizeof *t->nodes);
+    t->arena = malloc(bytes ? bytes : 8);
+    if (t->nodes == NULL || t->arena == NULL) {
+        free(t->nodes);
+        free(t->arena);
+        free(t);
+        return NULL;
+    }
+    t->hash = hash;
+    t->len = len;
+    t->stream_key = st->key;
+    t->ctx = st->ctx;
+    t->periodic = periodic;
+    size_t at = 0;
+    for (unsigned i = 0; i < len; i++) {
+        t->nodes[i].sig = recs[i].sig;
+        t->nodes[i].kind = recs[i].kind;
+        t->nodes[i].data = (uint32_t)at;
+        t->nodes[i].len = recs[i].len;
+        memcpy(t->arena + at, st->arena + recs[i].data, recs[i].len);
+        at += (recs[i].len + 7u) & ~7u;
+    }
+    while (ntemplates >= (unsigned)gs_opt.max_graphs)
+        evict_lru();
+    gs_count(GS_CTR_templates, 1);
+    if (gs_opt.mode == GS_MODE_OBSERVE) {
+        t->observed = true;
+        GS_INFO("observe: a %sstep of %u ops on stream %#llx recurs; replay mode "
+                "would graph it", periodic ? "periodic " : "", len,
+                (unsigned long long)st->key);
+    } else if (!gs_graph_build(t, recs, st->arena, st->handle)) {
+        t->failed = true;
+    } else {
+        GS_INFO("built a graph of %u nodes for a %sstep on stream %#llx", len,
+                periodic ? "periodic " : "", (unsigned long long)st->key);
+    }
+    gs_template_touch(t);
+    t->next = templates;
+    templates = t;
+    ntemplates++;
+    return t;
+}
+
+void gs_step_close(gs_stream_t *st)
+{
+    unsigned n = st->n;
+    if (n > 0 && !st->tainted && st->period == 0) {
+        unsigned seen = 0;
+        for (unsigned i = 0; i < st->hist_n; i++)
+            seen += st->hist[i].hash == st->hash && st->hist[i].len == n;
+        st->hist[st->hist_pos].hash = st->hash;
+        st->hist[st->hist_pos].len = n;
+        st->hist_pos = (st->hist_pos + 1) % GS_HIST;
+        if (st->hist_n < GS_HIST)
+            st->hist_n++;
+        if (seen + 1 >= (unsigned)gs_opt.warmup && n >= (unsigned)gs_opt.min_ops &&
+            n <= (unsigned)gs_opt.max_ops && find_template(st->key, st->hash, n) == NULL)
+            form(st, st->recs, n, st->hash, false);
+    }
+    st->period = 0;
+    step_reset(st);
+}
+
+gs_template_t *gs_period_detect(gs_stream_t *st)
+{
+    unsigned n = st->n, w = (unsigned)gs_opt.warmup;
+    gs_template_t *t = NULL;
+    for (unsigned p = (unsigned)gs_opt.min_ops; p * w <= n && t == NULL; p++) {
+        unsigned i = 0;
+        while (i < (w - 1) * p && st->recs[n - 1 - i].sig == st->recs[n - 1 - i - p].sig)
+            i++;
+        if (i < (w - 1) * p)
+            continue;
+        uint64_t h = 0;
+        for (unsigned j = n - p; j < n; j++)
+            h = gs_mix(h, st->recs[j].sig);
+        t = find_template(st->key, h, p);
+        if (t == NULL)
+            t = form(st, st->recs + (n - p), p, h, true);
+        if (t != NULL) {
+            st->period = p;
+            GS_DEBUG("stream %#llx runs without barriers with a period of %u ops",
+                     (unsigned long long)st->key, p);
+        }
+    }
+    step_reset(st);
+    return t;
+}
+
+unsigned gs_templates_starting(gs_stream_t *st, uint64_t sig, gs_template_t **out,
+                               unsigned cap)
+{
+    unsigned n = 0;
+    for (gs_template_t *t = templates; t != NULL && n < cap; t = t->next)
+        if (t->stream_key == st->key && !t->failed && !t->observed &&
+            t->nodes[0].sig == sig && t->ctx == st->ctx && (st->period == 0 || t->periodic))
+            out[n++] = t;
+    return n;
+}
+
+void gs_templates_release_all(void)
+{
+    while (templates != NULL) {
+        gs_template_t *t = templates;
+        templates = t->next;
+        free_template(t);
+    }
+    ntemplates = 0;
+}

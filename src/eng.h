@@ -1,0 +1,203 @@
+/* eng.h: private header of the engine (record.c, detect.c, graph.c,
+ * engine.c): the records of ops, the per-stream state machine, templates.
+ *
+ * The model (DESIGN.md section 3): every op is recorded with a snapshot of
+ * its arguments; a step is the ops of one stream between two barriers (or
+ * one period of a loop that never synchronises); a step whose signature
+ * sequence recurs GRAPHSHIM_WARMUP times among the recent steps of its
+ * stream becomes a template with an instantiated graph; from then on ops
+ * that match a template are held, and when the last one matches, the nodes
+ * whose grid or arguments changed are patched and the graph is launched.
+ *
+ * All engine state is guarded by one mutex (gs_eng_lock); forwarding of
+ * ops that are not held happens outside it.
+ */
+#ifndef GS_ENG_H
+#define GS_ENG_H
+
+#include "gs.h"
+
+#include <pthread.h>
+#include <uthash.h>
+
+#define GS_MAX_PARAMS 1024   /* kernels with more parameters are barriers */
+#define GS_MAX_ATTRS 8       /* launch attributes recorded per op */
+#define GS_HIST 32           /* recent steps remembered per stream */
+#define GS_MAX_CAND 16       /* templates matched at once on a stream */
+#define GS_KEY_LEGACY 1ull   /* normalised key of the legacy stream */
+
+typedef enum { GS_OP_KERNEL, GS_OP_HTOD, GS_OP_DTOH, GS_OP_DTOD, GS_OP_MEMSET } gs_opkind_t;
+
+/* ----------------------------------------------------------- record.c */
+
+/* What the shim knows of a kernel handle: found once, cached. */
+typedef struct gs_func {
+    void *key;          /* the CUfunction (or CUkernel cast to one) */
+    bool is_kernel;     /* a CUkernel: graph nodes take it as `kern` */
+    bool unusable;      /* no parameter layout, too many parameters, or
+                           denied by name: its launches are barriers */
+    bool denied;
+    unsigned nparams;
+    uint32_t argsize;   /* bytes of the packed argument buffer */
+    uint32_t *off, *size;
+    char *name;
+    UT_hash_handle hh;
+} gs_func_t;
+
+/* One recorded op. Argument bytes (and launch attributes, and host-to-device
+ * source bytes) live in the stream's arena at `data`. */
+typedef struct {
+    uint64_t sig;
+    uint8_t kind;
+    uint8_t nattrs;
+    uint16_t id;        /* the entry point it came in on (for eager issue) */
+    uint32_t data, len; /* arena offset and length of argument/source bytes */
+    CUstream stream;    /* as the program passed it */
+    union {
+        struct {
+            gs_func_t *fn;
+            unsigned grid[3], block[3], shmem;
+        } k;
+        struct {
+            CUdeviceptr dst, src; /* device sides */
+            void *hdst;           /* DtoH destination (page-locked) */
+            size_t n;
+            bool unified;         /* came through cuMemcpyAsync */
+        } c;
+        struct {
+            CUdeviceptr dst;
+            unsigned value, elsize;
+            size_t n;
+        } m;
+    } u;
+} gs_rec_t;
+
+/* Launch attributes of a cuLaunchKernelEx record follow its argument bytes,
+ * aligned to 8. */
+static inline uint32_t gs_attr_offset(uint32_t argsize) { return (argsize + 7u) & ~7u; }
+static inline CUlaunchAttribute *gs_rec_attrs(const gs_rec_t *r, const uint8_t *arena)
+{
+    return (CUlaunchAttribute *)(void *)(arena + r->data + gs_attr_offset(r->u.k.fn->argsize));
+}
+
+/* Stream key: the handle, or GS_KEY_LEGACY, or a per-thread key. */
+uint64_t gs_stream_key(gs_fn_id_t id, CUstream s, bool *per_thread);
+/* Thread index of the caller (1, 2, ...): names per-thread streams. */
+unsigned gs_thread_index(void);
+
+gs_func_t *gs_func_get(CUfunction f);
+/* Kind of memory a pointer is: 1 device, 2 page-locked host, 0 pageable
+ * host, -1 unknown. Cached; gs_ptr_cache_clear() after frees. */
+int gs_ptr_kind(const void *p);
+void gs_ptr_cache_clear(void);
+/* Compiles GRAPHSHIM_DENY_KERNELS and the default list. */
+void gs_deny_init(void);
+bool gs_deny_match(const char *name);
+
+uint64_t gs_mix(uint64_t h, uint64_t x);
+
+/* Issues one recorded op to the driver (eagerly, from its snapshot). */
+CUresult gs_issue(const gs_rec_t *r, const uint8_t *arena);
+/* Fills kp[] with pointers to each parameter inside a packed buffer. */
+void gs_param_ptrs(const gs_func_t *fn, const uint8_t *packed, void **kp);
+
+/* ----------------------------------------------------------- graph.c */
+
+typedef struct gs_node {
+    uint64_t sig;
+    uint8_t kind;
+    CUgraphNode node;
+    /* What the executable graph holds now: */
+    unsigned grid[3];
+    uint32_t data, len;     /* argument bytes in the template's arena */
+    CUdeviceptr dst, src;
+    void *hdst;
+    size_t n;
+    unsigned value;
+    void *staging;          /* page-locked source of a host-to-device node */
+} gs_node_t;
+
+typedef struct gs_template {
+    uint64_t hash;
+    unsigned len;
+    uint64_t stream_key;
+    CUcontext ctx;
+    bool failed;            /* negative cache: this step stays eager */
+    bool periodic;          /* one period of a loop that never syncs */
+    bool observed;          /* observe mode: never built */
+    gs_node_t *nodes;
+    uint8_t *arena;
+    CUgraph graph;
+    CUgraphExec exec;
+    CUevent done;           /* recorded after launches that read staging */
+    bool launched_with_staging;
+    uint64_t last_used;
+    unsigned long long replays;
+    struct gs_template *next;  /* in the global list */
+} gs_template_t;
+
+/* Builds and instantiates a graph from recs[0..len); false on any failure
+ * (logged once, counted), with everything it made released. */
+bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
+                    CUstream s);
+/* Patches what differs from recs and launches on s; false on failure, in
+ * which case nothing was launched. `busy` is set when staging could not be
+ * refilled because the previous launch may still read it. */
+bool gs_graph_launch(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
+                     CUstream s, bool *busy);
+void gs_graph_destroy(gs_template_t *t);
+/* Checks that the driver has every graph function the engine needs. */
+bool gs_graph_available(void);
+
+/* ----------------------------------------------------------- detect.c */
+
+typedef struct gs_stream {
+    uint64_t key;
+    bool per_thread;
+    unsigned owner;             /* thread index, for per-thread streams */
+    CUstream handle;            /* what to launch graphs on */
+    CUcontext ctx;              /* current context when the step began */
+    gs_rec_t *recs;
+    unsigned n;                 /* records in the current step */
+    uint8_t *arena;
+    size_t used;
+    uint64_t hash;              /* running hash of recs[0..n) */
+    bool tainted;               /* a recorded op failed: never a template */
+    unsigned issued;            /* recs[0..issued) are on the GPU's way */
+    unsigned match_start;       /* where the current match began */
+    bool holding;
+    unsigned ncand;
+    gs_template_t *cand[GS_MAX_CAND];
+    gs_template_t *complete;    /* fully matched, longer candidates pending */
+    unsigned period;            /* > 0: periodic mode with this period */
+    struct { uint64_t hash; unsigned len; } hist[GS_HIST];
+    unsigned hist_n, hist_pos;
+    UT_hash_handle hh;
+} gs_stream_t;
+
+gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle);
+gs_stream_t *gs_stream_find(uint64_t key);
+size_t gs_arena_bytes(void);
+/* Closes the current step of st: remembers it, forms a template when it has
+ * recurred often enough, and resets the step. */
+void gs_step_close(gs_stream_t *st);
+/* Looks for a period in a long unsynchronised run; forms a periodic template
+ * from its last period. Returns the template or NULL. */
+gs_template_t *gs_period_detect(gs_stream_t *st);
+/* Templates of a stream whose first node has this signature. */
+unsigned gs_templates_starting(gs_stream_t *st, uint64_t sig,
+                               gs_template_t **out, unsigned cap);
+void gs_template_touch(gs_template_t *t);
+void gs_templates_release_all(void);
+void gs_streams_reset(uint64_t key); /* a destroyed stream */
+void gs_for_each_stream(void (*fn)(gs_stream_t *));
+
+/* ----------------------------------------------------------- engine.c */
+
+extern GS_HIDDEN pthread_mutex_t gs_eng_lock;
+extern GS_HIDDEN bool gs_eng_disabled;
+/* A graph call failed: counts it, and past the limit turns the engine into
+ * a pass-through for the rest of the process. */
+void gs_eng_failure(gs_counter_t reason, const char *what, CUresult r);
+
+#endif /* GS_ENG_H */

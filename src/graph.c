@@ -1,0 +1,364 @@
+/* graph.c: graphs built from records, patched and launched.
+ *
+ * A template's graph is a straight line of kernel, memcpy and memset nodes
+ * added one by one (cuGraphAddKernelNode, not stream capture, which would put
+ * the program's stream into capture mode behind its back), instantiated
+ * once and uploaded once. CUkernel handles (what the CUDA runtime passes as
+ * CUfunction) go in the `kern` field with func and ctx NULL: the driver
+ * rejects them in `func`. Launch attributes of cuLaunchKernelEx become node
+ * attributes.
+ *
+ * Each node remembers what the executable graph holds (grid, argument bytes,
+ * addresses, sizes); a replay patches only the nodes whose values differ,
+ * because cuGraphExecKernelNodeSetParams costs about half a launch even when
+ * nothing changed.
+ *
+ * Host-to-device nodes read from page-locked staging that the template owns.
+ * It is refilled before each replay, and never while the previous replay may
+ * still read it: an event recorded after each launch says when it is free.
+ */
+#include "config.h"
+#include "eng.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool gs_graph_available(void)
+{
+    static const gs_fn_id_t need[] = {
+        GS_ID_cuGraphCreate, GS_ID_cuGraphAddKernelNode_v2, GS_ID_cuGraphAddMemcpyNode,
+        GS_ID_cuGraphAddMemsetNode, GS_ID_cuGraphKernelNodeSetAttribute,
+        GS_ID_cuGraphInstantiateWithFlags, GS_ID_cuGraphExecKernelNodeSetParams_v2,
+        GS_ID_cuGraphExecMemcpyNodeSetParams, GS_ID_cuGraphExecMemsetNodeSetParams,
+        GS_ID_cuGraphLaunch, GS_ID_cuGraphUpload, GS_ID_cuGraphExecDestroy,
+        GS_ID_cuGraphDestroy, GS_ID_cuMemHostAlloc, GS_ID_cuMemFreeHost,
+        GS_ID_cuEventCreate, GS_ID_cuEventRecord, GS_ID_cuEventQuery,
+        GS_ID_cuEventDestroy_v2, GS_ID_cuCtxGetCurrent, GS_ID_cuPointerGetAttribute,
+    };
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if (gs_real_fn[need[i]] == NULL) {
+            GS_WARN("the driver lacks %s: replay is off, calls are forwarded",
+                    gs_fn_names[need[i]]);
+            return false;
+        }
+    return true;
+}
+
+static void kernel_params(CUDA_KERNEL_NODE_PARAMS_v2 *p, const gs_func_t *fn,
+                          const unsigned grid[3], const unsigned block[3],
+                          unsigned shmem, void **kp)
+{
+    memset(p, 0, sizeof *p);
+    if (fn->is_kernel)
+        p->kern = (CUkernel)fn->key;
+    else
+        p->func = (CUfunction)fn->key;
+    p->gridDimX = grid[0];
+    p->gridDimY = grid[1];
+    p->gridDimZ = grid[2];
+    p->blockDimX = block[0];
+    p->blockDimY = block[1];
+    p->blockDimZ = block[2];
+    p->sharedMemBytes = shmem;
+    p->kernelParams = kp;
+}
+
+static void copy_params(CUDA_MEMCPY3D *c, const gs_node_t *nd)
+{
+    memset(c, 0, sizeof *c);
+    switch ((gs_opkind_t)nd->kind) {
+    case GS_OP_HTOD:
+        c->srcMemoryType = CU_MEMORYTYPE_HOST;
+        c->srcHost = nd->staging;
+        c->dstMemoryType = CU_MEMORYTYPE_DEVICE;
+        c->dstDevice = nd->dst;
+        break;
+    case GS_OP_DTOH:
+        c->srcMemoryType = CU_MEMORYTYPE_DEVICE;
+        c->srcDevice = nd->src;
+        c->dstMemoryType = CU_MEMORYTYPE_HOST;
+        c->dstHost = nd->hdst;
+        break;
+    default:
+        c->srcMemoryType = CU_MEMORYTYPE_DEVICE;
+        c->srcDevice = nd->src;
+        c->dstMemoryType = CU_MEMORYTYPE_DEVICE;
+        c->dstDevice = nd->dst;
+        break;
+    }
+    c->WidthInBytes = nd->n;
+    c->Height = 1;
+    c->Depth = 1;
+}
+
+static void memset_params(CUDA_MEMSET_NODE_PARAMS *m, const gs_node_t *nd,
+                          unsigned elsize)
+{
+    memset(m, 0, sizeof *m);
+    m->dst = nd->dst;
+    m->value = nd->value;
+    m->elementSize = elsize;
+    m->width = nd->n;
+    m->height = 1;
+}
+
+/* The staging of all host-to-device nodes of a template is one page-locked
+ * block, owned by the first such node (the others point into it). */
+static void *staging_block(const gs_template_t *t)
+{
+    for (unsigned i = 0; i < t->len; i++)
+        if (t->nodes[i].kind == GS_OP_HTOD)
+            return t->nodes[i].staging;
+    return NULL;
+}
+
+void gs_graph_destroy(gs_template_t *t)
+{
+    if (t->exec != NULL)
+        GS_REAL(cuGraphExecDestroy)(t->exec); /* deferred by the driver if in flight */
+    if (t->graph != NULL)
+        GS_REAL(cuGraphDestroy)(t->graph);
+    void *block = staging_block(t);
+    if (block != NULL) {
+        /* Staging may still be read by the last replay: wait for it (only
+         * on eviction, which is rare) rather than free it under the GPU. */
+        if (t->done != NULL && t->launched_with_staging)
+            while (GS_REAL(cuEventQuery)(t->done) == CUDA_ERROR_NOT_READY)
+                ;
+        GS_REAL(cuMemFreeHost)(block);
+    }
+    if (t->done != NULL)
+        GS_REAL(cuEventDestroy_v2)(t->done);
+    t->exec = NULL;
+    t->graph = NULL;
+    t->done = NULL;
+}
+
+bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
+                    CUstream s)
+{
+    CUresult r;
+    const char *what = "cuGraphCreate";
+    size_t staging = 0;
+    uint8_t *block = NULL;
+    void *kp[GS_MAX_PARAMS];
+    (void)arena;
+
+    for (unsigned i = 0; i < t->len; i++)
+        if (recs[i].kind == GS_OP_HTOD)
+            staging += (recs[i].u.c.n + 63) & ~(size_t)63;
+    if (staging > 0) {
+        what = "cuMemHostAlloc";
+        if ((r = GS_REAL(cuMemHostAlloc)((void **)&block, staging, 0)) != CUDA_SUCCESS)
+            goto fail;
+    }
+    if ((r = GS_REAL(cuGraphCreate)(&t->graph, 0)) != CUDA_SUCCESS)
+        goto fail;
+    CUgraphNode prev = NULL;
+    size_t at = 0;
+    for (unsigned i = 0; i < t->len; i++) {
+        const gs_rec_t *rec = &recs[i];
+        gs_node_t *nd = &t->nodes[i];
+        const CUgraphNode *deps = prev ? &prev : NULL;
+        size_t ndeps = prev ? 1 : 0;
+        switch ((gs_opkind_t)rec->kind) {
+        case GS_OP_KERNEL: {
+            CUDA_KERNEL_NODE_PARAMS_v2 p;
+            const gs_func_t *fn = rec->u.k.fn;
+            gs_param_ptrs(fn, t->arena + nd->data, kp);
+            kernel_params(&p, fn, rec->u.k.grid, rec->u.k.block, rec->u.k.shmem, kp);
+            what = "cuGraphAddKernelNode";
+            if ((r = GS_REAL(cuGraphAddKernelNode_v2)(&nd->node, t->graph, deps, ndeps,
+                                                      &p)) != CUDA_SUCCESS)
+                goto fail;
+            const CUlaunchAttribute *a = rec->nattrs ? gs_rec_attrs(rec, arena) : NULL;
+            what = "cuGraphKernelNodeSetAttribute";
+            for (unsigned j = 0; j < rec->nattrs; j++)
+                if ((r = GS_REAL(cuGraphKernelNodeSetAttribute)(
+                         nd->node, (CUkernelNodeAttrID)a[j].id, &a[j].value)) != CUDA_SUCCESS)
+                    goto fail;
+            memcpy(nd->grid, rec->u.k.grid, sizeof nd->grid);
+            break;
+        }
+        case GS_OP_HTOD:
+        case GS_OP_DTOH:
+        case GS_OP_DTOD: {
+            CUDA_MEMCPY3D c;
+            nd->dst = rec->u.c.dst;
+            nd->src = rec->u.c.src;
+            nd->hdst = rec->u.c.hdst;
+            nd->n = rec->u.c.n;
+            if (rec->kind == GS_OP_HTOD) {
+                nd->staging = block + at;
+                at += (rec->u.c.n + 63) & ~(size_t)63;
+                memcpy(nd->staging, t->arena + nd->data, rec->u.c.n);
+            }
+            copy_params(&c, nd);
+            what = "cuGraphAddMemcpyNode";
+            if ((r = GS_REAL(cuGraphAddMemcpyNode)(&nd->node, t->graph, deps, ndeps, &c,
+                                                   t->ctx)) != CUDA_SUCCESS)
+                goto fail;
+            break;
+        }
+        case GS_OP_MEMSET: {
+            CUDA_MEMSET_NODE_PARAMS m;
+            nd->dst = rec->u.m.dst;
+            nd->value = rec->u.m.value;
+            nd->n = rec->u.m.n;
+            memset_params(&m, nd, rec->u.m.elsize);
+            what = "cuGraphAddMemsetNode";
+            if ((r = GS_REAL(cuGraphAddMemsetNode)(&nd->node, t->graph, deps, ndeps, &m,
+                                                   t->ctx)) != CUDA_SUCCESS)
+                goto fail;
+            break;
+        }
+        }
+        prev = nd->node;
+    }
+    what = "cuGraphInstantiateWithFlags";
+    if ((r = GS_REAL(cuGraphInstantiateWithFlags)(&t->exec, t->graph, 0)) != CUDA_SUCCESS)
+        goto fail;
+    what = "cuGraphUpload";
+    if ((r = GS_REAL(cuGraphUpload)(t->exec, s)) != CUDA_SUCCESS)
+        goto fail;
+    if (block != NULL) {
+        what = "cuEventCreate";
+        if ((r = GS_REAL(cuEventCreate)(&t->done, CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS)
+            goto fail;
+    }
+    gs_count(GS_CTR_graphs_built, 1);
+    return true;
+
+fail:
+    gs_graph_destroy(t);
+    if (block != NULL && staging_block(t) != (void *)block)
+        GS_REAL(cuMemFreeHost)(block);
+    for (unsigned i = 0; i < t->len; i++)
+        t->nodes[i].staging = NULL;
+    gs_eng_failure(GS_CTR_fb_build, what, r);
+    return false;
+}
+
+/* Patches node i to match rec; returns the driver's answer (success when
+ * nothing needed patching). */
+static CUresult patch(gs_template_t *t, gs_node_t *nd, const gs_rec_t *rec,
+                      const uint8_t *arena, bool *patched)
+{
+    const uint8_t *data = arena + rec->data;
+    *patched = false;
+    switch ((gs_opkind_t)rec->kind) {
+    case GS_OP_KERNEL: {
+        const gs_func_t *fn = rec->u.k.fn;
+        if (memcmp(nd->grid, rec->u.k.grid, sizeof nd->grid) == 0 &&
+            memcmp(t->arena + nd->data, data, fn->argsize) == 0)
+            return CUDA_SUCCESS;
+        void *kp[GS_MAX_PARAMS];
+        CUDA_KERNEL_NODE_PARAMS_v2 p;
+        gs_param_ptrs(fn, data, kp);
+        kernel_params(&p, fn, rec->u.k.grid, rec->u.k.block, rec->u.k.shmem, kp);
+        CUresult r = GS_REAL(cuGraphExecKernelNodeSetParams_v2)(t->exec, nd->node, &p);
+        if (r == CUDA_SUCCESS) {
+            memcpy(t->arena + nd->data, data, fn->argsize);
+            memcpy(nd->grid, rec->u.k.grid, sizeof nd->grid);
+            *patched = true;
+        }
+        return r;
+    }
+    case GS_OP_HTOD:
+        /* Staging is refilled every time; only the destination may move
+         * (the size is part of the signature). */
+        memcpy(nd->staging, data, rec->u.c.n);
+        if (nd->dst == rec->u.c.dst)
+            return CUDA_SUCCESS;
+        break;
+    case GS_OP_DTOH:
+    case GS_OP_DTOD:
+        if (nd->dst == rec->u.c.dst && nd->src == rec->u.c.src &&
+            nd->hdst == rec->u.c.hdst && nd->n == rec->u.c.n)
+            return CUDA_SUCCESS;
+        break;
+    case GS_OP_MEMSET: {
+        if (nd->dst == rec->u.m.dst && nd->value == rec->u.m.value && nd->n == rec->u.m.n)
+            return CUDA_SUCCESS;
+        gs_node_t next = *nd;
+        next.dst = rec->u.m.dst;
+        next.value = rec->u.m.value;
+        next.n = rec->u.m.n;
+        CUDA_MEMSET_NODE_PARAMS m;
+        memset_params(&m, &next, rec->u.m.elsize);
+        CUresult r = GS_REAL(cuGraphExecMemsetNodeSetParams)(t->exec, nd->node, &m, t->ctx);
+        if (r == CUDA_SUCCESS) {
+            *nd = next;
+            *patched = true;
+        }
+        return r;
+    }
+    }
+    gs_node_t next = *nd;
+    next.dst = rec->u.c.dst;
+    next.src = rec->u.c.src;
+    next.hdst = rec->u.c.hdst;
+    next.n = rec->u.c.n;
+    CUDA_MEMCPY3D c;
+    copy_params(&c, &next);
+    CUresult r = GS_REAL(cuGraphExecMemcpyNodeSetParams)(t->exec, nd->node, &c, t->ctx);
+    if (r == CUDA_SUCCESS) {
+        *nd = next;
+        *patched = true;
+    }
+    return r;
+}
+
+bool gs_graph_launch(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
+                     CUstream s, bool *busy)
+{
+    CUresult r;
+    *busy = false;
+    if (t->done != NULL && t->launched_with_staging) {
+        r = GS_REAL(cuEventQuery)(t->done);
+        if (r == CUDA_ERROR_NOT_READY) {
+            *busy = true;
+            return false;
+        }
+        if (r != CUDA_SUCCESS) {
+            gs_eng_failure(GS_CTR_fb_launch, "cuEventQuery", r);
+            t->failed = true;
+            return false;
+        }
+    }
+    unsigned long long patched = 0;
+    for (unsigned i = 0; i < t->len; i++) {
+        bool p;
+        if ((r = patch(t, &t->nodes[i], &recs[i], arena, &p)) != CUDA_SUCCESS) {
+            gs_eng_failure(GS_CTR_fb_patch, recs[i].kind == GS_OP_KERNEL
+                               ? "cuGraphExecKernelNodeSetParams"
+                               : recs[i].kind == GS_OP_MEMSET
+                                     ? "cuGraphExecMemsetNodeSetParams"
+                                     : "cuGraphExecMemcpyNodeSetParams", r);
+            t->failed = true;
+            return false;
+        }
+        patched += p;
+    }
+    if ((r = GS_REAL(cuGraphLaunch)(t->exec, s)) != CUDA_SUCCESS) {
+        gs_eng_failure(GS_CTR_fb_launch, "cuGraphLaunch", r);
+        t->failed = true;
+        return false;
+    }
+    if (t->done != NULL) {
+        if ((r = GS_REAL(cuEventRecord)(t->done, s)) != CUDA_SUCCESS) {
+            /* The graph is on its way; without the event its staging can
+             * never be proven free again, so the template retires. */
+            gs_eng_failure(GS_CTR_fb_launch, "cuEventRecord", r);
+            t->failed = true;
+            t->launched_with_staging = true;
+            return true;
+        }
+        t->launched_with_staging = true;
+    }
+    gs_count(GS_CTR_replays, 1);
+    gs_count(GS_CTR_nodes_patched, patched);
+    gs_count(GS_CTR_ops_replayed, t->len);
+    t->replays++;
+    return true;
+}
