@@ -1,0 +1,322 @@
+/* sim_internal.h: what the sim_*.c files of simcuda share, grouped by the
+ * file that defines it.
+ *
+ * The whole simulated driver runs under one global mutex. Every exported
+ * entry point is defined with SIM_API, which takes the lock, counts the
+ * call, applies injected failures, runs the body (name##_impl) and reports
+ * errors; it also generates a twin with no exported name that
+ * cuGetProcAddress hands out under SIMCUDA_GPA_HIDDEN=1. Bodies only ever
+ * call internal helpers, never an exported cu* function, so a preloaded shim
+ * sees exactly the program's own calls. */
+#ifndef SIM_INTERNAL_H
+#define SIM_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cuda.h>
+#include <uthash.h>
+#include "simcuda.h"
+
+#define SIM_EXPORT __attribute__((visibility("default")))
+
+struct sim_ctx;
+struct sim_stream;
+struct sim_event;
+struct sim_kdef;
+
+/* ------------------------------------------------------------ "sim_core.c" */
+
+/* One per exported entry point: its name, its base name (computed at load
+ * by stripping _v<N>, _ptsz, _ptds) and its call counter. */
+typedef struct sim_entry {
+    const char *name;
+    char base[64];
+    int per_thread;
+    unsigned long long calls;
+} sim_entry_t;
+
+CUresult sim_enter(sim_entry_t *e, int hidden, int *locked);
+CUresult sim_leave(sim_entry_t *e, CUresult r, int locked);
+
+/* Defines exported entry point `name` (its prototype comes from cuda.h, so
+ * the definition is type-checked), its unexported twin name##_hidden, and
+ * opens the definition of the body name##_impl. */
+#define SIM_API(name, params, args)                                         \
+    static CUresult name##_impl params;                                     \
+    static sim_entry_t name##_entry = { #name, { 0 }, 0, 0 };              \
+    SIM_EXPORT CUresult CUDAAPI name params;                                \
+    CUresult CUDAAPI name params                                            \
+    {                                                                       \
+        int lk_;                                                            \
+        CUresult r_ = sim_enter(&name##_entry, 0, &lk_);                    \
+        if (r_ == CUDA_SUCCESS)                                             \
+            r_ = name##_impl args;                                          \
+        return sim_leave(&name##_entry, r_, lk_);                           \
+    }                                                                       \
+    static CUresult CUDAAPI name##_hidden params                            \
+    {                                                                       \
+        int lk_;                                                            \
+        CUresult r_ = sim_enter(&name##_entry, 1, &lk_);                    \
+        if (r_ == CUDA_SUCCESS)                                             \
+            r_ = name##_impl args;                                          \
+        return sim_leave(&name##_entry, r_, lk_);                           \
+    }                                                                       \
+    static CUresult name##_impl params
+
+/* Defines an entry point and its per-thread-stream twin name##pt (pt is
+ * _ptsz or _ptds) with the same parameters; `expr` computes the result and
+ * sees pt_ = 0 in the first, 1 in the second. */
+#define SIM_TWINS(name, pt, params, args, expr)                             \
+    SIM_API(name, params, args)                                             \
+    {                                                                       \
+        const int pt_ = 0;                                                  \
+        return (expr);                                                      \
+    }                                                                       \
+    SIM_API(name##pt, params, args)                                         \
+    {                                                                       \
+        const int pt_ = 1;                                                  \
+        return (expr);                                                      \
+    }
+
+/* A row of the cuGetProcAddress table: entry point `name` is what the base
+ * name resolves to from cudaVersion `ver` on. */
+typedef struct sim_proc {
+    sim_entry_t *entry;
+    int version;
+    void *fn;
+    void *hidden;
+} sim_proc_t;
+#define SIM_PROC(name, ver) { &name##_entry, (ver), (void *)(name), (void *)(name##_hidden) }
+
+/* Each file's rows. */
+extern const sim_proc_t sim_core_procs[], sim_mem_procs[], sim_stream_procs[],
+    sim_graph_procs[], sim_kernels_procs[];
+extern const size_t sim_core_nprocs, sim_mem_nprocs, sim_stream_nprocs,
+    sim_graph_nprocs, sim_kernels_nprocs;
+
+/* Handles: every handle given out is a pointer to a struct that starts with
+ * sim_obj_t and is registered in a table keyed by its address, so a stale or
+ * foreign value is recognised without dereferencing it. Destroyed objects
+ * stay registered with a cleared magic. */
+enum sim_kind {
+    SIM_K_CTX = 1, SIM_K_STREAM, SIM_K_EVENT, SIM_K_MODULE, SIM_K_FUNC,
+    SIM_K_LIBRARY, SIM_K_KERNEL, SIM_K_GRAPH, SIM_K_NODE, SIM_K_EXEC
+};
+#define SIM_MAGIC 0x53494d43u
+
+typedef struct sim_obj {
+    void *key;
+    uint32_t magic;
+    uint32_t kind;
+    struct sim_ctx *ctx; /* owner, destroyed with it; NULL if none */
+    UT_hash_handle hh;
+} sim_obj_t;
+
+void sim_obj_add(sim_obj_t *o, enum sim_kind kind, struct sim_ctx *ctx);
+void sim_obj_kill(sim_obj_t *o);
+sim_obj_t *sim_obj_get(const void *handle);             /* live, any kind */
+void *sim_obj_find(const void *handle, enum sim_kind kind); /* live, that kind */
+
+typedef struct sim_ctx {
+    sim_obj_t obj;
+    int primary;
+    int active;
+    unsigned flags;
+    unsigned refcount;
+    unsigned long long id;
+    CUresult sticky;             /* CUDA_ERROR_ILLEGAL_ADDRESS once a kernel faulted */
+    struct sim_stream *legacy;
+} sim_ctx_t;
+
+#define SIM_CTX_STACK 16
+typedef struct sim_tls {
+    sim_ctx_t *stack[SIM_CTX_STACK];
+    int depth;
+    int holding;                 /* lock depth held by this thread */
+    int in_host_fn;              /* running a host function or kernel */
+    struct sim_stream *ptstreams; /* this thread's per-thread default streams */
+    char reason[256];
+} sim_tls_t;
+extern __thread sim_tls_t sim_tl;
+
+extern int sim_verbose;
+
+void sim_lock(void);
+void sim_unlock(void);
+CUresult sim_err(CUresult r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sim_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *sim_error_name(CUresult r);
+CUresult sim_need_init(void);
+CUresult sim_ctx_current(sim_ctx_t **out);
+CUresult sim_ctx_check(sim_ctx_t *c);
+CUresult sim_ctx_arg(CUcontext h, sim_ctx_t **out);
+/* The usual tail of a getter: r if it is an error, CUDA_ERROR_INVALID_VALUE
+ * for a null output pointer, else success with *p = v (v is evaluated only
+ * then). */
+#define SIM_OUT(r, p, v)                                                    \
+    __extension__({                                                         \
+        CUresult out_r_ = (r);                                              \
+        if (out_r_ == CUDA_SUCCESS && !(p))                                 \
+            out_r_ = CUDA_ERROR_INVALID_VALUE;                              \
+        else if (out_r_ == CUDA_SUCCESS)                                    \
+            *(p) = (v);                                                     \
+        out_r_;                                                             \
+    })
+uint64_t sim_fnv(uint64_t h, const void *p, size_t n);
+#define SIM_FNV_INIT 0xcbf29ce484222325ull
+
+/* ------------------------------------------------------------- "sim_mem.c" */
+
+/* One copy, in the shape of CUDA_MEMCPY3D with offsets folded in. */
+typedef struct sim_copy {
+    int src_dev, dst_dev;
+    int src_pin, dst_pin;        /* host side was page-locked when the copy was made */
+    CUdeviceptr src_d, dst_d;
+    const unsigned char *src_h;
+    unsigned char *dst_h;
+    size_t src_pitch, src_height, dst_pitch, dst_height;
+    size_t width, height, depth;
+} sim_copy_t;
+
+unsigned char *sim_dev_host(CUdeviceptr p, size_t bytes);
+int sim_host_pinned(const void *p, size_t bytes);
+CUresult sim_copy_check(const sim_copy_t *c);
+CUresult sim_copy_from_3d(const CUDA_MEMCPY3D *p, sim_copy_t *c);
+int sim_exec_copy(const sim_copy_t *c, const unsigned char *snap, uint64_t *hash);
+int sim_exec_memset(CUdeviceptr dst, size_t pitch, unsigned value, unsigned elem,
+                    size_t width, size_t height, uint64_t *hash);
+void sim_exec_free(CUdeviceptr p);
+void sim_mem_ctx_gone(sim_ctx_t *ctx);
+
+/* --------------------------------------------------------- "sim_kernels.c" */
+
+typedef struct sim_kdef {
+    char *name;
+    simcuda_kernel_fn fn;
+    unsigned nparams;
+    size_t *sizes;
+    size_t *offsets;
+    size_t total;
+    UT_hash_handle hh;
+} sim_kdef_t;
+
+void sim_kernels_init(void);
+CUresult sim_launchable(const void *f, sim_ctx_t *ctx, sim_kdef_t **kdef, int *max_shmem);
+CUresult sim_kernel_handle(const void *kern, sim_kdef_t **kdef);
+CUresult sim_func_handle(const void *func, sim_kdef_t **kdef, sim_ctx_t **ctx);
+CUresult sim_pack_args(const sim_kdef_t *k, void **params, void **extra,
+                       unsigned char **out, size_t *outsz);
+void sim_obj_released(sim_obj_t *o);
+
+/* ---------------------------------------------------------- "sim_stream.c" */
+
+enum sim_op_kind {
+    SIM_OP_EMPTY, SIM_OP_KERNEL, SIM_OP_COPY, SIM_OP_MEMSET, SIM_OP_HOST,
+    SIM_OP_EVENT, SIM_OP_FREE
+};
+
+/* One unit of stream work; commands in the queue and nodes of graphs both
+ * hold one. Pointers in it (args, snap) are owned by it. */
+typedef struct sim_op {
+    enum sim_op_kind kind;
+    union {
+        struct {
+            sim_kdef_t *kdef;
+            simcuda_launch_t launch;
+            unsigned char *args;
+            size_t argsz;
+        } k;
+        struct {
+            sim_copy_t c;
+            unsigned char *snap; /* pageable source copied at the call */
+        } c;
+        struct {
+            CUdeviceptr dst;
+            size_t pitch, width, height;
+            unsigned value, elem;
+        } m;
+        struct {
+            CUhostFn fn;
+            CUstreamCallback cb;
+            CUstream hstream;
+            void *user;
+        } h;
+        struct {
+            struct sim_event *ev;
+            unsigned long long gen;
+        } e;
+        struct {
+            CUdeviceptr p;
+        } f;
+    } u;
+} sim_op_t;
+
+struct sim_capture;
+struct sim_node;
+
+typedef struct sim_stream {
+    sim_obj_t obj;
+    int ordinal;
+    unsigned flags;
+    int priority;
+    int legacy;
+    int per_thread;
+    unsigned long long id;
+    struct sim_capture *cap;     /* capture this stream takes part in */
+    struct sim_node **deps;      /* capture frontier */
+    size_t ndeps, capdeps;
+    struct sim_stream *next_pt;  /* per-thread list */
+} sim_stream_t;
+
+CUresult sim_stream_get(CUstream h, int ptsz, sim_stream_t **out);
+sim_stream_t *sim_stream_new_legacy(sim_ctx_t *ctx);
+CUresult sim_submit(sim_stream_t *s, sim_op_t *op, int from_graph);
+CUresult sim_sync_point(sim_ctx_t *ctx, sim_stream_t *s);
+void sim_flush(void);
+CUresult sim_check_dims(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz);
+CUresult sim_apply_attrs(simcuda_launch_t *L, const CUlaunchAttribute *attrs, unsigned n);
+void sim_op_free(sim_op_t *op);
+int sim_op_clone(sim_op_t *dst, const sim_op_t *src);
+void sim_stream_released(sim_obj_t *o);
+
+/* ----------------------------------------------------------- "sim_graph.c" */
+
+typedef struct sim_graph {
+    sim_obj_t obj;
+    unsigned long long id;
+    struct sim_node **nodes;
+    size_t n, cap;
+} sim_graph_t;
+
+typedef struct sim_node {
+    sim_obj_t obj;
+    sim_graph_t *graph;
+    size_t index;
+    sim_op_t op;
+    struct sim_node **deps;
+    size_t ndeps;
+} sim_node_t;
+
+sim_graph_t *sim_graph_new(void);
+CUresult sim_graph_add(sim_graph_t *g, sim_node_t *const *deps, size_t ndeps,
+                       sim_op_t *op, sim_node_t **out);
+void sim_graph_free(sim_graph_t *g);
+void sim_graph_released(sim_obj_t *o);
+
+/* Where an event recorded during capture sits in the capture's graph. */
+typedef struct sim_capmark {
+    struct sim_capture *cap;
+    sim_node_t **deps;
+    size_t ndeps;
+} sim_capmark_t;
+
+CUresult sim_capture_add(sim_stream_t *s, sim_op_t *op);
+CUresult sim_capture_guard(sim_stream_t *s);
+CUresult sim_capture_unsafe(void);
+CUresult sim_capture_implicit(sim_ctx_t *ctx);
+void sim_capture_stream_gone(sim_stream_t *s);
+int sim_capmark_active(const sim_capmark_t *m);
+CUresult sim_capture_mark(sim_stream_t *s, sim_capmark_t *m);
+CUresult sim_capture_wait(sim_stream_t *s, const sim_capmark_t *m, int recorded);
+
+#endif /* SIM_INTERNAL_H */
