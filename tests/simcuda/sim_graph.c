@@ -546,14 +546,21 @@ static CUresult exec_kernel_set(CUgraphExec he, CUgraphNode h, const CUDA_KERNEL
         r = kernel_op(p, &op);
     if (r != CUDA_SUCCESS)
         return r;
-    if (op.u.k.kdef != old->u.k.kdef) {
+    simcuda_launch_t *L = &op.u.k.launch;
+    const simcuda_dim3 cl = old->u.k.launch.clusterDim;
+    if (op.u.k.kdef != old->u.k.kdef)
+        r = sim_err(CUDA_ERROR_INVALID_VALUE, "the kernel of a node cannot change (%s to %s)",
+                    old->u.k.kdef->name, op.u.k.kdef->name);
+    else if (cl.x && (L->gridDim.x % cl.x || L->gridDim.y % cl.y || L->gridDim.z % cl.z))
+        r = sim_err(CUDA_ERROR_INVALID_CLUSTER_SIZE, "grid %ux%ux%u is not a multiple of the node's cluster",
+                    L->gridDim.x, L->gridDim.y, L->gridDim.z);
+    if (r != CUDA_SUCCESS) {
         sim_op_free(&op);
-        return sim_err(CUDA_ERROR_INVALID_VALUE, "the kernel of a node cannot change (%s to %s)",
-                       old->u.k.kdef->name, op.u.k.kdef->name);
+        return r;
     }
-    op.u.k.launch.clusterDim = old->u.k.launch.clusterDim;
-    op.u.k.launch.priority = old->u.k.launch.priority;
-    op.u.k.launch.cooperative = old->u.k.launch.cooperative;
+    L->clusterDim = cl;
+    L->priority = old->u.k.launch.priority;
+    L->cooperative = old->u.k.launch.cooperative;
     sim_op_free(old);
     *old = op;
     return CUDA_SUCCESS;

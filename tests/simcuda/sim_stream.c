@@ -1,5 +1,5 @@
-/* sim_stream.c: streams, events, kernel launches, stream capture, and the
- * deferred queue that runs stream work.
+/* sim_stream.c: streams, events, kernel launches, and the deferred queue
+ * that runs stream work (stream capture lives in sim_graph.c).
  *
  * Work submitted to a stream is not run at the call: it waits in one global
  * FIFO and runs, in enqueue order, at the next synchronisation point (or
@@ -9,10 +9,8 @@
  * reads memory too early see stale data exactly where a GPU could show it.
  * Every command that runs appends one line to the SIMCUDA_TRACE file.
  *
- * A stream that is capturing does not queue work: each operation becomes a
- * node of the capture's graph, depending on the stream's current frontier.
- * Events recorded and waited on during capture fork and join other streams
- * into the same capture, as on the real driver. */
+ * A stream that is capturing does not queue work: sim_submit hands each
+ * operation to the capture, which makes it a node of the capture's graph. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -56,7 +54,7 @@ static size_t scratch_cap;
 static void trace(int ordinal, const char *kind, const char *name, const simcuda_launch_t *L, uint64_t hash)
 {
     char line[512];
-    int n;
+    size_t n;
     if (trace_fd == -2) {
         const char *path = getenv("SIMCUDA_TRACE");
         trace_fd = path && *path ? open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
@@ -66,18 +64,19 @@ static void trace(int ordinal, const char *kind, const char *name, const simcuda
     simcuda_launch_t z = { 0 };
     if (!L)
         L = &z;
-    n = snprintf(line, sizeof line, "%d %s %s grid=%u,%u,%u block=%u,%u,%u shmem=%u args=%016llx", ordinal,
-                 kind, name, L->gridDim.x, L->gridDim.y, L->gridDim.z, L->blockDim.x, L->blockDim.y,
-                 L->blockDim.z, L->sharedMemBytes, (unsigned long long)hash);
+    char cluster[48] = "", prio[24] = "";
     if (L->clusterDim.x)
-        n += snprintf(line + n, sizeof line - (size_t)n, " cluster=%u,%u,%u", L->clusterDim.x,
-                      L->clusterDim.y, L->clusterDim.z);
+        snprintf(cluster, sizeof cluster, " cluster=%u,%u,%u", L->clusterDim.x, L->clusterDim.y, L->clusterDim.z);
     if (L->priority)
-        n += snprintf(line + n, sizeof line - (size_t)n, " priority=%d", L->priority);
-    if (L->cooperative)
-        n += snprintf(line + n, sizeof line - (size_t)n, " cooperative=1");
-    line[n++] = '\n';
-    if (write(trace_fd, line, (size_t)n) != n)
+        snprintf(prio, sizeof prio, " priority=%d", L->priority);
+    /* One write per line, so processes sharing the file never interleave. */
+    n = (size_t)snprintf(line, sizeof line, "%d %s %.300s grid=%u,%u,%u block=%u,%u,%u shmem=%u args=%016llx%s%s%s\n",
+                         ordinal, kind, name, L->gridDim.x, L->gridDim.y, L->gridDim.z, L->blockDim.x,
+                         L->blockDim.y, L->blockDim.z, L->sharedMemBytes, (unsigned long long)hash, cluster, prio,
+                         L->cooperative ? " cooperative=1" : "");
+    if (n >= sizeof line)
+        n = sizeof line - 1;
+    if (write(trace_fd, line, n) != (ssize_t)n)
         sim_say("trace: short write");
 }
 
@@ -92,20 +91,24 @@ void sim_op_free(sim_op_t *op)
     op->kind = SIM_OP_EMPTY;
 }
 
+/* Deep copy; on failure dst is left empty. */
 int sim_op_clone(sim_op_t *dst, const sim_op_t *src)
 {
     *dst = *src;
     if (src->kind == SIM_OP_KERNEL && src->u.k.argsz) {
         if (!(dst->u.k.args = malloc(src->u.k.argsz)))
-            return -1;
+            goto fail;
         memcpy(dst->u.k.args, src->u.k.args, src->u.k.argsz);
     } else if (src->kind == SIM_OP_COPY && src->u.c.snap) {
         size_t n = src->u.c.c.width * src->u.c.c.height * src->u.c.c.depth;
         if (!(dst->u.c.snap = malloc(n)))
-            return -1;
+            goto fail;
         memcpy(dst->u.c.snap, src->u.c.snap, n);
     }
     return 0;
+fail:
+    dst->kind = SIM_OP_EMPTY;
+    return -1;
 }
 
 SIMCUDA_API void *simcuda_ptr(CUdeviceptr p, size_t bytes)
@@ -116,16 +119,16 @@ SIMCUDA_API void *simcuda_ptr(CUdeviceptr p, size_t bytes)
         exec_fault = 1;
         sim_say("kernel %s: illegal address 0x%llx+%zu, outside every live allocation", exec_kernel,
                 (unsigned long long)p, bytes);
-        if (bytes > scratch_cap) {
-            unsigned char *s = realloc(scratch, bytes);
-            if (s) {
-                scratch = s;
-                scratch_cap = bytes;
+        if (bytes + 64 > scratch_cap) {
+            /* The kernel will touch `bytes` bytes; without room it would
+             * corrupt the host, so running out here ends the process. */
+            if (!(scratch = realloc(scratch, bytes + 64))) {
+                fprintf(stderr, "simcuda: cannot allocate %zu bytes of scratch\n", bytes);
+                abort();
             }
+            scratch_cap = bytes + 64;
         }
-        h = scratch;
-        if (h)
-            memset(h, 0, bytes <= scratch_cap ? bytes : scratch_cap);
+        h = memset(scratch, 0, bytes + 64);
     }
     sim_unlock();
     return h;
@@ -390,21 +393,15 @@ static CUresult stream_sync(CUstream h, int ptsz)
     CUresult r = sim_stream_get(h, ptsz, &s);
     return r == CUDA_SUCCESS ? sim_sync_point(s->obj.ctx, s) : r;
 }
-SIM_TWINS(cuStreamSynchronize, _ptsz, (CUstream hStream),
-          (hStream), stream_sync(hStream, pt_))
-SIM_TWINS(cuStreamQuery, _ptsz, (CUstream hStream),
-          (hStream), stream_sync(hStream, pt_))
+SIM_TWINS(cuStreamSynchronize, _ptsz, (CUstream hStream), (hStream), stream_sync(hStream, pt_))
+SIM_TWINS(cuStreamQuery, _ptsz, (CUstream hStream), (hStream), stream_sync(hStream, pt_))
 
 #define STREAM_GETTER(fn, T, arg, expr)                                     \
     static CUresult fn##_get(CUstream h, T *arg, int ptsz)                  \
     {                                                                       \
-        sim_stream_t *s;                                                    \
+        sim_stream_t *s = NULL;                                             \
         CUresult r = sim_stream_get(h, ptsz, &s);                           \
-        if (r == CUDA_SUCCESS && !arg)                                      \
-            r = CUDA_ERROR_INVALID_VALUE;                                   \
-        if (r == CUDA_SUCCESS)                                              \
-            *arg = (expr);                                                  \
-        return r;                                                           \
+        return SIM_OUT(r, arg, expr);                                       \
     }                                                                       \
     SIM_TWINS(fn, _ptsz, (CUstream hStream, T *arg), (hStream, arg), fn##_get(hStream, arg, pt_))
 
@@ -446,7 +443,6 @@ static CUresult event_arg(CUevent h, sim_event_t **out)
         r = sim_err(CUDA_ERROR_INVALID_HANDLE, "%p is not a live event", (void *)h);
     return r;
 }
-
 
 SIM_API(cuEventCreate, (CUevent *phEvent, unsigned int Flags), (phEvent, Flags))
 {

@@ -552,6 +552,38 @@ static void test_per_thread_stream(void **state)
     OK(cuStreamDestroy(s));
 }
 
+/* Threads share the driver through one lock; each works on its own
+ * per-thread stream and sees its own results. */
+static void *worker(void *arg)
+{
+    intptr_t id = (intptr_t)arg, bad = 0;
+    CUdeviceptr y;
+    if (cuCtxSetCurrent(primary) || cuMemAlloc(&y, 64 * sizeof(float)))
+        return (void *)1;
+    for (int i = 0; i < 200 && !bad; i++) {
+        float v = (float)(id * 1000 + i), got = 0;
+        int n = 64;
+        void *args[] = { &y, &v, &n };
+        bad = cuLaunchKernel(K("sim_fill"), 2, 1, 1, 32, 1, 1, 0, CU_STREAM_PER_THREAD, args, NULL) ||
+              cuMemcpyDtoHAsync(&got, y + 63 * sizeof(float), sizeof got, CU_STREAM_PER_THREAD) ||
+              cuStreamSynchronize(CU_STREAM_PER_THREAD) || got != v;
+    }
+    return (void *)(bad | (intptr_t)(cuMemFree(y) != CUDA_SUCCESS));
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    pthread_t t[4];
+    void *rc;
+    for (intptr_t i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, worker, (void *)i);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], &rc);
+        assert_null(rc);
+    }
+}
+
 static void test_launch_attributes(void **state)
 {
     (void)state;
@@ -1013,6 +1045,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_kernels_honour_grid),
         cmocka_unit_test(test_streams_events),
         cmocka_unit_test(test_per_thread_stream),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_launch_attributes),
         cmocka_unit_test(test_capture),
         cmocka_unit_test(test_graph_api),
