@@ -138,7 +138,7 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
                     CUstream s)
 {
     CUresult r;
-    const char *what = "cuGraphCreate";
+    const char *what;
     size_t staging = 0;
     uint8_t *block = NULL;
     void *kp[GS_MAX_PARAMS];
@@ -152,6 +152,7 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
         if ((r = GS_REAL(cuMemHostAlloc)((void **)&block, staging, 0)) != CUDA_SUCCESS)
             goto fail;
     }
+    what = "cuGraphCreate";
     if ((r = GS_REAL(cuGraphCreate)(&t->graph, 0)) != CUDA_SUCCESS)
         goto fail;
     CUgraphNode prev = NULL;

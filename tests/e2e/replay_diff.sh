@@ -1,0 +1,98 @@
+#!/bin/sh
+# replay_diff.sh: the engine's differential tests (DESIGN.md section 4). Each
+# scenario of prog_scenarios runs on the simulated driver without the shim
+# and under it; the printed result (a hash of all device memory and of every
+# token read back) and the driver's execution trace (every kernel, copy and
+# memset executed, in order, with its grid, block and argument bytes) must be
+# identical, and the shim's statistics must show that the behaviour under
+# test happened (graphs replayed, divergences counted, captures left alone).
+. "${top_srcdir:-.}/tests/env.sh"
+P="$E2E/prog_scenarios"
+
+# scenario NAME [VAR=value ...]: runs both ways, compares; stats in $TMP/st
+scenario() {
+    name=$1; shift
+    rm -f "$TMP/t.shim" "$TMP/t.plain"
+    run_sim "$@" SIMCUDA_TRACE="$TMP/t.plain" "$P" "$name" >"$TMP/plain" 2>"$TMP/plain.err" ||
+        fail "$name without the shim: $(cat "$TMP/plain.err")"
+    run_shim "$@" GRAPHSHIM_LOG=info SIMCUDA_TRACE="$TMP/t.shim" GRAPHSHIM_STATS_FILE="$TMP/st" \
+        "$P" "$name" >"$TMP/shim" 2>"$TMP/err" || fail "$name under the shim: $(tail -3 "$TMP/err")"
+    cmp -s "$TMP/plain" "$TMP/shim" || fail "$name: result differs: $(cat "$TMP/plain") / $(cat "$TMP/shim")"
+    # The shim records events of its own after replays that read staging
+    # (to know when it is free again); they are not the program's work.
+    grep -v '^-*[0-9]* event record' "$TMP/t.shim" >"$TMP/t.shim.work"
+    grep -v '^-*[0-9]* event record' "$TMP/t.plain" >"$TMP/t.plain.work"
+    cmp -s "$TMP/t.plain.work" "$TMP/t.shim.work" || {
+        diff "$TMP/t.plain.work" "$TMP/t.shim.work" | head -6 >&2
+        fail "$name: execution trace differs"
+    }
+}
+st() { stats_get "$TMP/st" "totals.$1"; }
+atleast() { [ "$(st "$1")" -ge "$2" ] || fail "$3: $1 = $(st "$1"), expected at least $2"; }
+
+scenario stable
+atleast replays 20 stable
+atleast ops_replayed $(( $(st ops) / 2 )) stable
+pass "stable loop: $(st replays) replays, $(st ops_replayed)/$(st ops) ops through graphs"
+
+scenario scalar
+atleast replays 20 scalar
+atleast nodes_patched 40 scalar
+pass "scalar arguments changing every step: $(st nodes_patched) nodes patched in $(st replays) replays"
+
+scenario grid
+atleast replays 20 grid
+atleast nodes_patched 40 grid
+pass "grid growing with position: $(st replays) replays"
+
+scenario diverge
+atleast div_mismatch 3 diverge
+atleast replays 10 diverge
+pass "divergence in the middle of a step: $(st div_mismatch) divergences, $(st replays) replays"
+
+scenario barrier
+atleast div_barrier 3 barrier
+atleast replays 10 barrier
+pass "barrier in the middle of a step: $(st div_barrier) issued eagerly, $(st replays) replays"
+
+scenario variants
+atleast templates 2 variants
+atleast replays 20 variants
+pass "two alternating variants: $(st templates) templates, $(st replays) replays"
+
+scenario nosync GRAPHSHIM_MAX_OPS=64
+atleast replays 100 nosync
+pass "a loop that never syncs: $(st replays) replays of its period"
+
+scenario overwrite
+atleast replays 20 overwrite
+pass "host-to-device sources overwritten after the call: $(st replays) replays, same data"
+
+scenario capture
+atleast ops_passed 4 capture
+pass "the program's own capture passed through ($(st ops_passed) ops), $(st replays) replays around it"
+
+scenario allops
+atleast replays 20 allops
+pass "every kind of op: $(st replays) replays, $(st nodes_patched) nodes patched"
+
+# Failure injected at every call the shim makes: the program's results and
+# the executed work stay the same, and the cause is logged once.
+for site in cuFuncGetParamInfo cuFuncGetName cuPointerGetAttribute cuCtxGetCurrent \
+        cuMemHostAlloc cuGraphCreate cuGraphAddKernelNode_v2 cuGraphKernelNodeSetAttribute \
+        cuGraphAddMemcpyNode cuGraphAddMemsetNode cuGraphInstantiateWithFlags cuGraphUpload \
+        cuEventCreate cuGraphExecKernelNodeSetParams_v2 cuGraphExecMemcpyNodeSetParams \
+        cuGraphExecMemsetNodeSetParams cuGraphLaunch cuEventRecord cuEventQuery; do
+    scenario allops SIMCUDA_FAIL="$site@1"
+    case $site in
+    cuFuncGetParamInfo|cuFuncGetName|cuPointerGetAttribute|cuCtxGetCurrent) ;;
+    *) base=${site%_v2}
+       [ "$(grep -c "$base failed" "$TMP/err")" = 1 ] || fail "$site: failure not logged once"
+       ;;
+    esac
+done
+pass "a failure at each of the shim's driver calls: same results and trace, cause logged once"
+
+scenario allops SIMCUDA_FAIL="cuGraphLaunch@1x0"
+grep -q "turns itself into a pass-through" "$TMP/err" || fail "repeated failures did not disable replay"
+pass "repeated graph failures: the shim says it turned itself into a pass-through"
