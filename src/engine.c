@@ -99,10 +99,11 @@ static void stop_holding(gs_stream_t *st)
         holder = NULL;
 }
 
-/* Issues the held records [issued, end) one by one, in order. */
+/* Issues the held records [issued, end) one by one, in order, counting
+ * `reason` (GS_CTR_COUNT: already counted). */
 static void issue_held(gs_stream_t *st, unsigned end, gs_counter_t reason)
 {
-    if (st->issued < end)
+    if (st->issued < end && reason != GS_CTR_COUNT)
         gs_count(reason, 1);
     for (unsigned i = st->issued; i < end; i++) {
         CUresult r = gs_issue(&st->recs[i], st->arena);
@@ -123,7 +124,8 @@ static void launch(gs_stream_t *st, gs_template_t *t)
         st->issued = end;
         gs_template_touch(t);
     } else {
-        issue_held(st, end, busy ? GS_CTR_div_staging : GS_CTR_fb_launch);
+        /* A failure was counted and logged where it happened. */
+        issue_held(st, end, busy ? GS_CTR_div_staging : GS_CTR_COUNT);
     }
     stop_holding(st);
     st->match_start = end;

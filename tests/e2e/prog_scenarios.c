@@ -15,6 +15,8 @@
  * overwrite host-to-device sources (pageable) overwritten right after the call
  * capture   the program captures and replays a graph of its own, between
  *           eager steps
+ * phases    the step changes shape every 5 steps (one more kernel), so new
+ *           templates keep forming
  * allops    every kind of op in one step: kernels by kernelParams and by
  *           `extra`, cuLaunchKernelEx with a cluster attribute, a 256-byte
  *           struct argument, host-to-device, device-to-host (page-locked),
@@ -239,6 +241,12 @@ int main(int argc, char **argv)
             step_common(step, true);
             if (app != NULL)
                 CK(cuGraphLaunch(app, s));
+        } else if (strcmp(sc, "phases") == 0) {
+            step_common(step, true);
+            for (int k = 0; k < step / 5; k++) {
+                float f = (float)k;
+                LAUNCH("sim_fill", N / 64, 64, &w, &f, &n);
+            }
         } else if (strcmp(sc, "allops") == 0) {
             step_common(step, true);
             allops(step);

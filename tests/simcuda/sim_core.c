@@ -337,8 +337,12 @@ static void parse_fail_env(const char *s)
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         unsigned nth = 1, count = 1;
         long code = CUDA_ERROR_UNKNOWN;
-        char *end, *p = tok + strcspn(tok, "@x=");
-        int ok = p > tok;
+        /* The name ends at '@' or at the '=' of a code ('x' can be part of a
+         * name: cuGraphExecKernelNodeSetParams); a leading '=' asks for
+         * the exact entry point. */
+        char *end, *p = tok + (tok[0] == '=');
+        p += strcspn(p, "@=");
+        int ok = p > tok + (tok[0] == '=');
         char sep = *p;
         *p = '\0';
         if (ok && sep == '@') {

@@ -1,9 +1,16 @@
-/* test_engine.c: the wrappers (src/wrappers.c) and the pass-through engine
- * (src/engine.c) against fake driver functions: arguments reach the driver
- * unchanged, results come back unchanged, calls are counted on the path they
- * came by, ops and barriers are counted, calls made from inside the driver
- * are forwarded without side effects, and a function the driver lacks
- * answers CUDA_ERROR_NOT_FOUND. */
+/* test_engine.c: the wrappers (src/wrappers.c) and the engine (src/engine.c,
+ * detect.c, graph.c, record.c) against fake driver functions.
+ *
+ * In passthrough mode: arguments reach the driver unchanged, results come
+ * back unchanged, calls are counted on the path they came by, ops and
+ * barriers are counted, calls made from inside the driver are forwarded
+ * without side effects, and a function the driver lacks answers
+ * CUDA_ERROR_NOT_FOUND.
+ *
+ * In replay mode: the first GRAPHSHIM_WARMUP steps run eagerly, then a graph
+ * is built from the records, later steps are held and replayed through it,
+ * only nodes whose arguments changed are patched, and an op that does not
+ * match issues what was held, in order. */
 #include "cm.h"
 #include "gs.h"
 
@@ -54,6 +61,7 @@ static int setup(void **state)
     gs_real_fn[GS_ID_cuMemsetD32Async_ptsz] = (void *)fake_memset;
     /* Mark the shim initialised so no real driver is looked for. */
     atomic_store(&gs_ready, 1);
+    gs_opt.mode = GS_MODE_PASSTHROUGH;
     gs_stats_reset();
     return 0;
 }
@@ -116,6 +124,173 @@ static void test_missing_function(void **state)
     assert_int_equal(gs_depth, 0);
 }
 
+/* ------------------------------------------------------------- replay */
+
+/* A fake driver that knows one kernel of two parameters (pointer, int). */
+static int eager_launches, graph_nodes, graph_launches, set_params, instantiated;
+static int issued_args[64], nissued;
+
+static CUresult r_launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                         unsigned by, unsigned bz, unsigned shmem, CUstream s, void **p,
+                         void **extra)
+{
+    (void)f, (void)gx, (void)gy, (void)gz, (void)bx, (void)by, (void)bz, (void)shmem,
+        (void)s, (void)extra;
+    eager_launches++;
+    if (nissued < 64)
+        issued_args[nissued++] = *(int *)p[1];
+    return CUDA_SUCCESS;
+}
+static CUresult r_param_info(CUfunction f, size_t i, size_t *off, size_t *size)
+{
+    (void)f;
+    if (i >= 2)
+        return CUDA_ERROR_INVALID_VALUE;
+    *off = i == 0 ? 0 : 8;
+    *size = i == 0 ? 8 : 4;
+    return CUDA_SUCCESS;
+}
+static CUresult r_name(const char **name, CUfunction f)
+{
+    (void)f;
+    *name = "fake_kernel";
+    return CUDA_SUCCESS;
+}
+static CUresult r_ctx(CUcontext *c)
+{
+    *c = (CUcontext)0x77;
+    return CUDA_SUCCESS;
+}
+static CUresult r_sync(CUstream s)
+{
+    (void)s;
+    return CUDA_SUCCESS;
+}
+static CUresult r_graph_create(CUgraph *g, unsigned flags)
+{
+    (void)flags;
+    *g = (CUgraph)0x1;
+    return CUDA_SUCCESS;
+}
+static CUresult r_add_kernel(CUgraphNode *n, CUgraph g, const CUgraphNode *d, size_t nd,
+                             const CUDA_KERNEL_NODE_PARAMS *p)
+{
+    (void)g, (void)d;
+    /* A straight line: every node after the first depends on one node. */
+    if (nd != (graph_nodes > 0) || p->func != (CUfunction)0x42)
+        return CUDA_ERROR_INVALID_VALUE;
+    *n = (CUgraphNode)(uintptr_t)(0x100 + graph_nodes++);
+    return CUDA_SUCCESS;
+}
+static CUresult r_instantiate(CUgraphExec *e, CUgraph g, unsigned long long flags)
+{
+    (void)g, (void)flags;
+    instantiated++;
+    *e = (CUgraphExec)0x2;
+    return CUDA_SUCCESS;
+}
+static CUresult r_upload(CUgraphExec e, CUstream s)
+{
+    (void)e, (void)s;
+    return CUDA_SUCCESS;
+}
+static CUresult r_graph_launch(CUgraphExec e, CUstream s)
+{
+    (void)e, (void)s;
+    graph_launches++;
+    return CUDA_SUCCESS;
+}
+static CUresult r_set_params(CUgraphExec e, CUgraphNode n, const CUDA_KERNEL_NODE_PARAMS *p)
+{
+    (void)e, (void)n, (void)p;
+    set_params++;
+    return CUDA_SUCCESS;
+}
+static CUresult r_any(void) { return CUDA_SUCCESS; }
+
+static void launch_step(int changing, int extra_op)
+{
+    CUdeviceptr buf = 0x1000;
+    int constant = 7;
+    void *a[] = {&buf, &constant}, *b[] = {&buf, &changing};
+    CUstream s = (CUstream)0x5000;
+    assert_int_equal(cuLaunchKernel((CUfunction)0x42, 1, 1, 1, 32, 1, 1, 0, s, a, NULL),
+                     CUDA_SUCCESS);
+    if (extra_op) {
+        int x = 99;
+        void *c[] = {&buf, &x};
+        assert_int_equal(cuLaunchKernel((CUfunction)0x42, 1, 1, 1, 64, 1, 1, 0, s, c, NULL),
+                         CUDA_SUCCESS);
+    }
+    assert_int_equal(cuLaunchKernel((CUfunction)0x42, 2, 1, 1, 32, 1, 1, 0, s, b, NULL),
+                     CUDA_SUCCESS);
+    assert_int_equal(cuStreamSynchronize(s), CUDA_SUCCESS);
+}
+
+static void test_replay(void **state)
+{
+    (void)state;
+    memset(gs_real_fn, 0, sizeof gs_real_fn);
+    gs_real_fn[GS_ID_cuLaunchKernel] = (void *)r_launch;
+    gs_real_fn[GS_ID_cuFuncGetParamInfo] = (void *)r_param_info;
+    gs_real_fn[GS_ID_cuFuncGetName] = (void *)r_name;
+    gs_real_fn[GS_ID_cuCtxGetCurrent] = (void *)r_ctx;
+    gs_real_fn[GS_ID_cuStreamSynchronize] = (void *)r_sync;
+    gs_real_fn[GS_ID_cuGraphCreate] = (void *)r_graph_create;
+    gs_real_fn[GS_ID_cuGraphAddKernelNode_v2] = (void *)r_add_kernel;
+    gs_real_fn[GS_ID_cuGraphInstantiateWithFlags] = (void *)r_instantiate;
+    gs_real_fn[GS_ID_cuGraphUpload] = (void *)r_upload;
+    gs_real_fn[GS_ID_cuGraphLaunch] = (void *)r_graph_launch;
+    gs_real_fn[GS_ID_cuGraphExecKernelNodeSetParams_v2] = (void *)r_set_params;
+    /* Present but never reached in this test. */
+    gs_fn_id_t others[] = {GS_ID_cuGraphAddMemcpyNode, GS_ID_cuGraphAddMemsetNode,
+                           GS_ID_cuGraphKernelNodeSetAttribute,
+                           GS_ID_cuGraphExecMemcpyNodeSetParams,
+                           GS_ID_cuGraphExecMemsetNodeSetParams, GS_ID_cuGraphExecDestroy,
+                           GS_ID_cuGraphDestroy, GS_ID_cuMemHostAlloc, GS_ID_cuMemFreeHost,
+                           GS_ID_cuEventCreate, GS_ID_cuEventRecord, GS_ID_cuEventQuery,
+                           GS_ID_cuEventDestroy_v2, GS_ID_cuPointerGetAttribute};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        gs_real_fn[others[i]] = (void *)r_any;
+    gs_opt.mode = GS_MODE_REPLAY;
+    gs_opt.warmup = 3;
+    gs_eng_setup();
+    gs_stats_reset();
+
+    /* Warm-up: three steps run eagerly; the graph is built at the third. */
+    for (int i = 0; i < 3; i++)
+        launch_step(i, 0);
+    assert_int_equal(eager_launches, 6);
+    assert_int_equal(instantiated, 1);
+    assert_int_equal(graph_nodes, 2);
+    assert_int_equal(graph_launches, 0);
+    /* Replays: no eager launch; only the node whose argument changed is
+     * patched (the argument of the first step, 3, differs from the graph's
+     * 2; the next step repeats it, so nothing is patched). */
+    launch_step(3, 0);
+    launch_step(3, 0);
+    launch_step(4, 0);
+    assert_int_equal(eager_launches, 6);
+    assert_int_equal(graph_launches, 3);
+    assert_int_equal(set_params, 2);
+    assert_int_equal(atomic_load(&gs_counters[GS_CTR_ops_replayed]), 6);
+    /* A step with an op in the middle that no template has: what was held
+     * goes out first, in order, then the rest. */
+    nissued = 0;
+    launch_step(5, 1);
+    assert_int_equal(graph_launches, 3);
+    assert_int_equal(eager_launches, 9);
+    assert_int_equal(nissued, 3);
+    assert_int_equal(issued_args[0], 7);
+    assert_int_equal(issued_args[1], 99);
+    assert_int_equal(issued_args[2], 5);
+    assert_int_equal(atomic_load(&gs_counters[GS_CTR_div_mismatch]), 1);
+    /* Back to the usual step: replayed again. */
+    launch_step(6, 0);
+    assert_int_equal(graph_launches, 4);
+    gs_opt.mode = GS_MODE_PASSTHROUGH;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_paths_counted_separately),
         cmocka_unit_test(test_memset_args),
         cmocka_unit_test(test_missing_function),
+        cmocka_unit_test(test_replay),
     };
     return cmocka_run_group_tests_name("engine", tests, setup, NULL);
 }
