@@ -79,6 +79,19 @@ if [[ " $PARTS " == *" compile "* ]]; then
     done
     note "  replay: ops $(jget "$OUT/ptc-shim.json" ops) replayed $(jget "$OUT/ptc-shim.json" ops_replayed) replays $(jget "$OUT/ptc-shim.json" replays) templates $(jget "$OUT/ptc-shim.json" templates) fb $(jget "$OUT/ptc-shim.json" fb_build)/$(jget "$OUT/ptc-shim.json" fb_patch)/$(jget "$OUT/ptc-shim.json" fb_launch)"
 fi
+if [[ " $PARTS " == *" profile "* ]]; then
+    # GPU time of each kernel of one eager step (after set-up and warm-up).
+    ncu --metrics gpu__time_duration.sum --csv --launch-skip 2000 --launch-count 287 \
+        ./tools/decode-bench --mode=eager --tokens=8 --warmup=8 --reps=1 >"$OUT/ncu.csv" 2>"$OUT/ncu.err"
+    note "ncu: GPU time per kernel (us): total, by kernel (sum, count)"
+    grep gpu__time_duration "$OUT/ncu.csv" | awk -F'","' '{ n = $5; gsub(/\(.*/, "", n); v = $NF; gsub(/[",]/, "", v); t[n] += v; c[n]++; all += v }
+        END { printf "  total %.1f us\n", all / 1000; for (k in t) printf "  %-28s %8.1f %4d\n", k, t[k] / 1000, c[k] }' | sort -k2 -n -r | head -25 >>"$summary"
+    for h in 512 256; do for l in 8; do
+        e=$(./tools/decode-bench --mode=eager --hidden=$h --layers=$l --tokens=128 | tail -1)
+        g=$(./tools/decode-bench --mode=graph --hidden=$h --layers=$l --tokens=128 | tail -1)
+        note "  hidden=$h layers=$l eager $(field "$e" tokens/s) graph $(field "$g" tokens/s) us/token $(field "$e" us_per_token) / $(field "$g" us_per_token)"
+    done; done
+fi
 if [[ " $PARTS " == *" count "* ]]; then
     for n in 32 64; do
         NEW=$n LD_PRELOAD=$SHIM GRAPHSHIM_MODE=passthrough GRAPHSHIM_STATS_FILE=$OUT/cnt$n.json \

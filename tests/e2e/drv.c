@@ -21,9 +21,12 @@ const char *drv_owner(void *fn)
     Dl_info info;
     if (fn == NULL || dladdr(fn, &info) == 0 || info.dli_fname == NULL)
         return "other";
-    if (strstr(info.dli_fname, "graphshim") != NULL)
+    /* By file name only: the build directory may itself be "graphshim-x.y". */
+    const char *base = strrchr(info.dli_fname, '/');
+    base = base ? base + 1 : info.dli_fname;
+    if (strncmp(base, "libgraphshim", 12) == 0)
         return "graphshim";
-    if (strstr(info.dli_fname, "libcuda") != NULL)
+    if (strncmp(base, "libcuda", 7) == 0)
         return "libcuda";
     return "other";
 }
