@@ -117,6 +117,16 @@ typedef struct gs_node {
     void *staging;          /* page-locked source of a host-to-device node */
 } gs_node_t;
 
+/* A template's graph is cut into chunks of GRAPHSHIM_CHUNK_OPS nodes, each
+ * its own executable graph: a chunk is launched as soon as its ops have been
+ * matched, so the GPU starts on the step while the program is still issuing
+ * the rest of it (a chunk launched is exactly its ops issued, in order). */
+typedef struct {
+    CUgraph graph;
+    CUgraphExec exec;
+    unsigned first, count;
+} gs_chunk_t;
+
 typedef struct gs_template {
     uint64_t hash;
     unsigned len;
@@ -127,8 +137,8 @@ typedef struct gs_template {
     bool observed;          /* observe mode: never built */
     gs_node_t *nodes;
     uint8_t *arena;
-    CUgraph graph;
-    CUgraphExec exec;
+    unsigned nchunks;
+    gs_chunk_t *chunks;
     CUevent done;           /* recorded after launches that read staging */
     bool launched_with_staging;
     uint64_t last_used;
@@ -140,11 +150,12 @@ typedef struct gs_template {
  * (logged once, counted), with everything it made released. */
 bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
                     CUstream s);
-/* Patches what differs from recs and launches on s; false on failure, in
+/* Patches the nodes of chunk c that differ from recs (the records of the
+ * template's node 0 onwards) and launches it on s; false on failure, in
  * which case nothing was launched. `busy` is set when staging could not be
- * refilled because the previous launch may still read it. */
-bool gs_graph_launch(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
-                     CUstream s, bool *busy);
+ * refilled because the previous replay may still read it. */
+bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
+                           const uint8_t *arena, CUstream s, bool *busy);
 void gs_graph_destroy(gs_template_t *t);
 /* Checks that the driver has every graph function the engine needs. */
 bool gs_graph_available(void);
@@ -169,6 +180,7 @@ typedef struct gs_stream {
     unsigned ncand;
     gs_template_t *cand[GS_MAX_CAND];
     gs_template_t *complete;    /* fully matched, longer candidates pending */
+    unsigned chunks_done;       /* chunks of cand[0] launched in this match */
     unsigned period;            /* > 0: periodic mode with this period */
     struct { uint64_t hash; unsigned len; } hist[GS_HIST];
     unsigned hist_n, hist_pos;

@@ -95,6 +95,7 @@ static void stop_holding(gs_stream_t *st)
     st->holding = false;
     st->ncand = 0;
     st->complete = NULL;
+    st->chunks_done = 0;
     if (holder == st)
         holder = NULL;
 }
@@ -114,19 +115,35 @@ static void issue_held(gs_stream_t *st, unsigned end, gs_counter_t reason)
     st->issued = end;
 }
 
-/* Launches t for the held records starting at match_start; on failure the
- * same records go out eagerly. Either way they are issued afterwards. */
+/* Launches chunk c of t for the held records from match_start; on failure
+ * what is held goes out eagerly (up to `upto`) and holding stops. */
+static bool launch_chunk(gs_stream_t *st, gs_template_t *t, unsigned c, unsigned upto)
+{
+    bool busy = false;
+    if (gs_graph_launch_chunk(t, c, &st->recs[st->match_start], st->arena, st->handle,
+                              &busy)) {
+        st->issued = st->match_start + t->chunks[c].first + t->chunks[c].count;
+        st->chunks_done = c + 1;
+        /* A shorter template that was whole is out of the question now: its
+         * ops went out in this chunk. */
+        st->complete = NULL;
+        return true;
+    }
+    /* A failure was counted and logged where it happened. */
+    issue_held(st, upto, busy ? GS_CTR_div_staging : GS_CTR_COUNT);
+    return false;
+}
+
+/* Launches what remains of t, which the held records match whole; on
+ * failure they go out eagerly. Either way they are issued afterwards. */
 static void launch(gs_stream_t *st, gs_template_t *t)
 {
-    unsigned start = st->match_start, end = start + t->len;
-    bool busy = false;
-    if (gs_graph_launch(t, &st->recs[start], st->arena, st->handle, &busy)) {
-        st->issued = end;
+    unsigned end = st->match_start + t->len;
+    bool ok = true;
+    for (unsigned c = st->chunks_done; ok && c < t->nchunks; c++)
+        ok = launch_chunk(st, t, c, end);
+    if (ok)
         gs_template_touch(t);
-    } else {
-        /* A failure was counted and logged where it happened. */
-        issue_held(st, end, busy ? GS_CTR_div_staging : GS_CTR_COUNT);
-    }
     stop_holding(st);
     st->match_start = end;
     /* A periodic stream has no barrier to end its step: drop what is done. */
@@ -148,7 +165,9 @@ static void settle(gs_stream_t *st, gs_counter_t reason)
             launch(st, st->cand[i]);
             return;
         }
-    issue_held(st, st->n, reason);
+    /* A divergence, even when chunks already took every held op. */
+    gs_count(reason, 1);
+    issue_held(st, st->n, GS_CTR_COUNT);
     stop_holding(st);
 }
 
@@ -186,12 +205,18 @@ static bool advance(gs_stream_t *st, unsigned idx)
                 st->cand[k++] = st->cand[c];
         if (k == 0) {
             if (st->complete != NULL) {
-                /* A shorter template was whole before this op: launch it,
-                 * then this op may begin the next match. */
+                /* A shorter template was whole before this op: launch it;
+                 * what only the longer ones matched goes out eagerly; then
+                 * this op may begin the next match. */
                 launch(st, st->complete);
-                return advance(st, idx); /* match_start is now idx */
+                if (st->issued < idx)
+                    issue_held(st, idx, GS_CTR_div_mismatch);
+                st->match_start = idx;
+                return advance(st, idx);
             }
-            issue_held(st, idx, GS_CTR_div_mismatch);
+            /* Counted even when chunks already took every held op. */
+            gs_count(GS_CTR_div_mismatch, 1);
+            issue_held(st, idx, GS_CTR_COUNT);
             stop_holding(st);
             if (st->period > 0)
                 st->period = 0; /* the loop changed: learn it again */
@@ -208,10 +233,19 @@ static bool advance(gs_stream_t *st, unsigned idx)
         else
             longer = true;
     }
-    if (whole != NULL && !longer)
+    if (whole != NULL && !longer) {
         launch(st, whole);
-    else if (whole != NULL)
+    } else if (whole != NULL) {
         st->complete = whole;
+    } else if (st->ncand == 1) {
+        /* One template left and a chunk of it whole: send it now, so the GPU
+         * works while the program issues the rest of the step. */
+        gs_template_t *t = st->cand[0];
+        unsigned c = st->chunks_done;
+        if (c + 1 < t->nchunks && held == t->chunks[c].first + t->chunks[c].count &&
+            !launch_chunk(st, t, c, st->n))
+            stop_holding(st);
+    }
     return true;
 }
 

@@ -114,10 +114,15 @@ static void *staging_block(const gs_template_t *t)
 
 void gs_graph_destroy(gs_template_t *t)
 {
-    if (t->exec != NULL)
-        GS_REAL(cuGraphExecDestroy)(t->exec); /* deferred by the driver if in flight */
-    if (t->graph != NULL)
-        GS_REAL(cuGraphDestroy)(t->graph);
+    for (unsigned c = 0; t->chunks != NULL && c < t->nchunks; c++) {
+        if (t->chunks[c].exec != NULL) /* deferred by the driver if in flight */
+            GS_REAL(cuGraphExecDestroy)(t->chunks[c].exec);
+        if (t->chunks[c].graph != NULL)
+            GS_REAL(cuGraphDestroy)(t->chunks[c].graph);
+    }
+    free(t->chunks);
+    t->chunks = NULL;
+    t->nchunks = 0;
     void *block = staging_block(t);
     if (block != NULL) {
         /* Staging may still be read by the last replay: wait for it (only
@@ -129,20 +134,99 @@ void gs_graph_destroy(gs_template_t *t)
     }
     if (t->done != NULL)
         GS_REAL(cuEventDestroy_v2)(t->done);
-    t->exec = NULL;
-    t->graph = NULL;
     t->done = NULL;
+}
+
+/* Adds record `rec` as node i of graph g, after `prev` (a straight line).
+ * Host-to-device nodes take their staging from *staging. */
+static CUresult add_node(gs_template_t *t, CUgraph g, const gs_rec_t *rec, unsigned i,
+                         CUgraphNode prev, const uint8_t *arena, uint8_t **staging,
+                         const char **what)
+{
+    CUresult r;
+    gs_node_t *nd = &t->nodes[i];
+    const CUgraphNode *deps = prev ? &prev : NULL;
+    size_t ndeps = prev ? 1 : 0;
+    switch ((gs_opkind_t)rec->kind) {
+    case GS_OP_KERNEL: {
+        void *kp[GS_MAX_PARAMS];
+        CUDA_KERNEL_NODE_PARAMS_v2 p;
+        const gs_func_t *fn = rec->u.k.fn;
+        gs_param_ptrs(fn, t->arena + nd->data, kp);
+        kernel_params(&p, fn, rec->u.k.grid, rec->u.k.block, rec->u.k.shmem, kp);
+        *what = "cuGraphAddKernelNode";
+        if ((r = GS_REAL(cuGraphAddKernelNode_v2)(&nd->node, g, deps, ndeps, &p)) !=
+            CUDA_SUCCESS)
+            return r;
+        const CUlaunchAttribute *a = rec->nattrs ? gs_rec_attrs(rec, arena) : NULL;
+        *what = "cuGraphKernelNodeSetAttribute";
+        for (unsigned j = 0; j < rec->nattrs; j++)
+            if ((r = GS_REAL(cuGraphKernelNodeSetAttribute)(
+                     nd->node, (CUkernelNodeAttrID)a[j].id, &a[j].value)) != CUDA_SUCCESS)
+                return r;
+        memcpy(nd->grid, rec->u.k.grid, sizeof nd->grid);
+        return CUDA_SUCCESS;
+    }
+    case GS_OP_HTOD:
+    case GS_OP_DTOH:
+    case GS_OP_DTOD: {
+        CUDA_MEMCPY3D c;
+        nd->dst = rec->u.c.dst;
+        nd->src = rec->u.c.src;
+        nd->hdst = rec->u.c.hdst;
+        nd->n = rec->u.c.n;
+        if (rec->kind == GS_OP_HTOD) {
+            nd->staging = *staging;
+            *staging += (rec->u.c.n + 63) & ~(size_t)63;
+            memcpy(nd->staging, t->arena + nd->data, rec->u.c.n);
+        }
+        copy_params(&c, nd);
+        *what = "cuGraphAddMemcpyNode";
+        return GS_REAL(cuGraphAddMemcpyNode)(&nd->node, g, deps, ndeps, &c, t->ctx);
+    }
+    case GS_OP_MEMSET: {
+        CUDA_MEMSET_NODE_PARAMS m;
+        nd->dst = rec->u.m.dst;
+        nd->value = rec->u.m.value;
+        nd->n = rec->u.m.n;
+        memset_params(&m, nd, rec->u.m.elsize);
+        *what = "cuGraphAddMemsetNode";
+        return GS_REAL(cuGraphAddMemsetNode)(&nd->node, g, deps, ndeps, &m, t->ctx);
+    }
+    }
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+/* Builds, instantiates and uploads the graph of one chunk. */
+static CUresult build_chunk(gs_template_t *t, gs_chunk_t *ch, const gs_rec_t *recs,
+                            const uint8_t *arena, uint8_t **staging, CUstream s,
+                            const char **what)
+{
+    CUresult r;
+    CUgraphNode prev = NULL;
+    *what = "cuGraphCreate";
+    if ((r = GS_REAL(cuGraphCreate)(&ch->graph, 0)) != CUDA_SUCCESS)
+        return r;
+    for (unsigned i = ch->first; i < ch->first + ch->count; i++) {
+        if ((r = add_node(t, ch->graph, &recs[i], i, prev, arena, staging, what)) !=
+            CUDA_SUCCESS)
+            return r;
+        prev = t->nodes[i].node;
+    }
+    *what = "cuGraphInstantiateWithFlags";
+    if ((r = GS_REAL(cuGraphInstantiateWithFlags)(&ch->exec, ch->graph, 0)) != CUDA_SUCCESS)
+        return r;
+    *what = "cuGraphUpload";
+    return GS_REAL(cuGraphUpload)(ch->exec, s);
 }
 
 bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
                     CUstream s)
 {
-    CUresult r;
-    const char *what;
+    CUresult r = CUDA_ERROR_OUT_OF_MEMORY;
+    const char *what = "calloc";
     size_t staging = 0;
     uint8_t *block = NULL;
-    void *kp[GS_MAX_PARAMS];
-    (void)arena;
 
     for (unsigned i = 0; i < t->len; i++)
         if (recs[i].kind == GS_OP_HTOD)
@@ -152,76 +236,18 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
         if ((r = GS_REAL(cuMemHostAlloc)((void **)&block, staging, 0)) != CUDA_SUCCESS)
             goto fail;
     }
-    what = "cuGraphCreate";
-    if ((r = GS_REAL(cuGraphCreate)(&t->graph, 0)) != CUDA_SUCCESS)
+    unsigned per = gs_opt.chunk_ops > 0 ? (unsigned)gs_opt.chunk_ops : t->len;
+    t->nchunks = (t->len + per - 1) / per;
+    if ((t->chunks = calloc(t->nchunks, sizeof *t->chunks)) == NULL)
         goto fail;
-    CUgraphNode prev = NULL;
-    size_t at = 0;
-    for (unsigned i = 0; i < t->len; i++) {
-        const gs_rec_t *rec = &recs[i];
-        gs_node_t *nd = &t->nodes[i];
-        const CUgraphNode *deps = prev ? &prev : NULL;
-        size_t ndeps = prev ? 1 : 0;
-        switch ((gs_opkind_t)rec->kind) {
-        case GS_OP_KERNEL: {
-            CUDA_KERNEL_NODE_PARAMS_v2 p;
-            const gs_func_t *fn = rec->u.k.fn;
-            gs_param_ptrs(fn, t->arena + nd->data, kp);
-            kernel_params(&p, fn, rec->u.k.grid, rec->u.k.block, rec->u.k.shmem, kp);
-            what = "cuGraphAddKernelNode";
-            if ((r = GS_REAL(cuGraphAddKernelNode_v2)(&nd->node, t->graph, deps, ndeps,
-                                                      &p)) != CUDA_SUCCESS)
-                goto fail;
-            const CUlaunchAttribute *a = rec->nattrs ? gs_rec_attrs(rec, arena) : NULL;
-            what = "cuGraphKernelNodeSetAttribute";
-            for (unsigned j = 0; j < rec->nattrs; j++)
-                if ((r = GS_REAL(cuGraphKernelNodeSetAttribute)(
-                         nd->node, (CUkernelNodeAttrID)a[j].id, &a[j].value)) != CUDA_SUCCESS)
-                    goto fail;
-            memcpy(nd->grid, rec->u.k.grid, sizeof nd->grid);
-            break;
-        }
-        case GS_OP_HTOD:
-        case GS_OP_DTOH:
-        case GS_OP_DTOD: {
-            CUDA_MEMCPY3D c;
-            nd->dst = rec->u.c.dst;
-            nd->src = rec->u.c.src;
-            nd->hdst = rec->u.c.hdst;
-            nd->n = rec->u.c.n;
-            if (rec->kind == GS_OP_HTOD) {
-                nd->staging = block + at;
-                at += (rec->u.c.n + 63) & ~(size_t)63;
-                memcpy(nd->staging, t->arena + nd->data, rec->u.c.n);
-            }
-            copy_params(&c, nd);
-            what = "cuGraphAddMemcpyNode";
-            if ((r = GS_REAL(cuGraphAddMemcpyNode)(&nd->node, t->graph, deps, ndeps, &c,
-                                                   t->ctx)) != CUDA_SUCCESS)
-                goto fail;
-            break;
-        }
-        case GS_OP_MEMSET: {
-            CUDA_MEMSET_NODE_PARAMS m;
-            nd->dst = rec->u.m.dst;
-            nd->value = rec->u.m.value;
-            nd->n = rec->u.m.n;
-            memset_params(&m, nd, rec->u.m.elsize);
-            what = "cuGraphAddMemsetNode";
-            if ((r = GS_REAL(cuGraphAddMemsetNode)(&nd->node, t->graph, deps, ndeps, &m,
-                                                   t->ctx)) != CUDA_SUCCESS)
-                goto fail;
-            break;
-        }
-        }
-        prev = nd->node;
+    uint8_t *at = block;
+    for (unsigned c = 0; c < t->nchunks; c++) {
+        gs_chunk_t *ch = &t->chunks[c];
+        ch->first = c * per;
+        ch->count = t->len - ch->first < per ? t->len - ch->first : per;
+        if ((r = build_chunk(t, ch, recs, arena, &at, s, &what)) != CUDA_SUCCESS)
+            goto fail;
     }
-    what = "cuGraphInstantiateWithFlags";
-    if ((r = GS_REAL(cuGraphInstantiateWithFlags)(&t->exec, t->graph, 0)) != CUDA_SUCCESS)
-        goto fail;
-    what = "cuGraphUpload";
-    if ((r = GS_REAL(cuGraphUpload)(t->exec, s)) != CUDA_SUCCESS)
-        goto fail;
     if (block != NULL) {
         what = "cuEventCreate";
         if ((r = GS_REAL(cuEventCreate)(&t->done, CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS)
@@ -240,10 +266,10 @@ fail:
     return false;
 }
 
-/* Patches node i to match rec; returns the driver's answer (success when
- * nothing needed patching). */
-static CUresult patch(gs_template_t *t, gs_node_t *nd, const gs_rec_t *rec,
-                      const uint8_t *arena, bool *patched)
+/* Patches node nd of executable graph `exec` to match rec; returns the
+ * driver's answer (success when nothing needed patching). */
+static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
+                      const gs_rec_t *rec, const uint8_t *arena, bool *patched)
 {
     const uint8_t *data = arena + rec->data;
     *patched = false;
@@ -257,7 +283,7 @@ static CUresult patch(gs_template_t *t, gs_node_t *nd, const gs_rec_t *rec,
         CUDA_KERNEL_NODE_PARAMS_v2 p;
         gs_param_ptrs(fn, data, kp);
         kernel_params(&p, fn, rec->u.k.grid, rec->u.k.block, rec->u.k.shmem, kp);
-        CUresult r = GS_REAL(cuGraphExecKernelNodeSetParams_v2)(t->exec, nd->node, &p);
+        CUresult r = GS_REAL(cuGraphExecKernelNodeSetParams_v2)(exec, nd->node, &p);
         if (r == CUDA_SUCCESS) {
             memcpy(t->arena + nd->data, data, fn->argsize);
             memcpy(nd->grid, rec->u.k.grid, sizeof nd->grid);
@@ -287,7 +313,7 @@ static CUresult patch(gs_template_t *t, gs_node_t *nd, const gs_rec_t *rec,
         next.n = rec->u.m.n;
         CUDA_MEMSET_NODE_PARAMS m;
         memset_params(&m, &next, rec->u.m.elsize);
-        CUresult r = GS_REAL(cuGraphExecMemsetNodeSetParams)(t->exec, nd->node, &m, t->ctx);
+        CUresult r = GS_REAL(cuGraphExecMemsetNodeSetParams)(exec, nd->node, &m, t->ctx);
         if (r == CUDA_SUCCESS) {
             *nd = next;
             *patched = true;
@@ -302,7 +328,7 @@ static CUresult patch(gs_template_t *t, gs_node_t *nd, const gs_rec_t *rec,
     next.n = rec->u.c.n;
     CUDA_MEMCPY3D c;
     copy_params(&c, &next);
-    CUresult r = GS_REAL(cuGraphExecMemcpyNodeSetParams)(t->exec, nd->node, &c, t->ctx);
+    CUresult r = GS_REAL(cuGraphExecMemcpyNodeSetParams)(exec, nd->node, &c, t->ctx);
     if (r == CUDA_SUCCESS) {
         *nd = next;
         *patched = true;
@@ -310,12 +336,15 @@ static CUresult patch(gs_template_t *t, gs_node_t *nd, const gs_rec_t *rec,
     return r;
 }
 
-bool gs_graph_launch(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
-                     CUstream s, bool *busy)
+bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
+                           const uint8_t *arena, CUstream s, bool *busy)
 {
     CUresult r;
+    const gs_chunk_t *ch = &t->chunks[c];
     *busy = false;
-    if (t->done != NULL && t->launched_with_staging) {
+    /* Staging is refilled from the first chunk on: the event recorded after
+     * the last chunk launched says whether the previous replay still reads. */
+    if (c == 0 && t->done != NULL && t->launched_with_staging) {
         r = GS_REAL(cuEventQuery)(t->done);
         if (r == CUDA_ERROR_NOT_READY) {
             *busy = true;
@@ -328,9 +357,9 @@ bool gs_graph_launch(gs_template_t *t, const gs_rec_t *recs, const uint8_t *aren
         }
     }
     unsigned long long patched = 0;
-    for (unsigned i = 0; i < t->len; i++) {
+    for (unsigned i = ch->first; i < ch->first + ch->count; i++) {
         bool p;
-        if ((r = patch(t, &t->nodes[i], &recs[i], arena, &p)) != CUDA_SUCCESS) {
+        if ((r = patch(t, ch->exec, &t->nodes[i], &recs[i], arena, &p)) != CUDA_SUCCESS) {
             gs_eng_failure(GS_CTR_fb_patch, recs[i].kind == GS_OP_KERNEL
                                ? "cuGraphExecKernelNodeSetParams"
                                : recs[i].kind == GS_OP_MEMSET
@@ -341,25 +370,26 @@ bool gs_graph_launch(gs_template_t *t, const gs_rec_t *recs, const uint8_t *aren
         }
         patched += p;
     }
-    if ((r = GS_REAL(cuGraphLaunch)(t->exec, s)) != CUDA_SUCCESS) {
+    if ((r = GS_REAL(cuGraphLaunch)(ch->exec, s)) != CUDA_SUCCESS) {
         gs_eng_failure(GS_CTR_fb_launch, "cuGraphLaunch", r);
         t->failed = true;
         return false;
     }
     if (t->done != NULL) {
         if ((r = GS_REAL(cuEventRecord)(t->done, s)) != CUDA_SUCCESS) {
-            /* The graph is on its way; without the event its staging can
+            /* The chunk is on its way; without the event its staging can
              * never be proven free again, so the template retires. */
             gs_eng_failure(GS_CTR_fb_launch, "cuEventRecord", r);
             t->failed = true;
-            t->launched_with_staging = true;
-            return true;
         }
         t->launched_with_staging = true;
     }
-    gs_count(GS_CTR_replays, 1);
     gs_count(GS_CTR_nodes_patched, patched);
-    gs_count(GS_CTR_ops_replayed, t->len);
-    t->replays++;
+    gs_count(GS_CTR_ops_replayed, ch->count);
+    gs_count(GS_CTR_graph_launches, 1);
+    if (c == t->nchunks - 1) {
+        gs_count(GS_CTR_replays, 1);
+        t->replays++;
+    }
     return true;
 }

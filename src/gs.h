@@ -153,6 +153,7 @@ typedef struct {
     long min_ops, max_ops; /* step lengths that may become templates */
     long max_graphs;       /* templates kept (LRU) */
     size_t staging_max;    /* largest host-to-device copy snapshotted */
+    long chunk_ops;        /* nodes per graph chunk; 0: one graph a step */
     char deny_kernels[1024]; /* extra kernel-name patterns never graphed */
 } gs_options_t;
 
@@ -213,7 +214,8 @@ void gs_log_raw(const char *text, size_t len);
     X(templates, "templates formed")                                         \
     X(graphs_built, "graphs built")                                          \
     X(graphs_evicted, "graphs evicted (least recently used)")                \
-    X(replays, "graph launches")                                             \
+    X(replays, "steps replayed whole through graphs")                        \
+    X(graph_launches, "graph launches (a step may be several chunks)")       \
     X(nodes_patched, "nodes patched")                                        \
     X(div_mismatch, "divergence: an op differed from every template")        \
     X(div_barrier, "divergence: a barrier in the middle of a step")          \

@@ -31,6 +31,7 @@ static const gs_options_t gs_defaults = {
     .max_ops = 4096,
     .max_graphs = 64,
     .staging_max = 64 << 10,
+    .chunk_ops = 64,
     .deny_kernels = "",
 };
 gs_options_t gs_opt = {
@@ -41,6 +42,7 @@ gs_options_t gs_opt = {
     .max_ops = 4096,
     .max_graphs = 64,
     .staging_max = 64 << 10,
+    .chunk_ops = 64,
 };
 
 static const char *const mode_names[] = {"replay", "observe", "passthrough"};
@@ -180,6 +182,8 @@ static const opt_desc_t opt_table[] = {
      OFF(max_graphs), 0},
     {"STAGING_MAX", OPT_SIZE, "a size up to 1G (suffixes K, M, G)", NULL, 0, 0,
      1l << 30, OFF(staging_max), 0},
+    {"CHUNK_OPS", OPT_LONG, "an integer from 0 (one graph a step) to 65536", NULL,
+     0, 0, 65536, OFF(chunk_ops), 0},
     {"DENY_KERNELS", OPT_LIST, "comma-separated kernel-name patterns (fnmatch)",
      NULL, 0, 0, 0, OFF(deny_kernels), sizeof gs_opt.deny_kernels},
 };

@@ -33,51 +33,74 @@ if [[ " $PARTS " == *" check "* ]]; then
     grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):' "$OUT/check.log" | sort | uniq -c | awk '{print "  " $0}' >>"$summary"
     for t in tests/gpu/*.log; do note "  $t: $(tail -3 "$t" | tr '\n' ';' | cut -c1-400)"; done
 fi
-if [[ " $PARTS " == *" bench "* ]]; then
-    DB=./tools/decode-bench
-    run() { local tag=$1; shift; "$@" >"$OUT/$tag.out" 2>"$OUT/$tag.err"; tail -1 "$OUT/$tag.out"; }
-    e=$(run db-eager $DB --mode=eager)
-    p=$(GRAPHSHIM_MODE=passthrough GRAPHSHIM_STATS_FILE=$OUT/db-pass.json LD_PRELOAD=$SHIM run db-pass $DB --mode=eager)
-    s=$(GRAPHSHIM_STATS=1 GRAPHSHIM_STATS_FILE=$OUT/db-shim.json LD_PRELOAD=$SHIM run db-shim $DB --mode=eager)
-    g=$(run db-graph $DB --mode=graph)
-    ie=$(run db-irr-eager $DB --mode=eager --irregular=4)
-    is=$(GRAPHSHIM_STATS_FILE=$OUT/db-irr.json LD_PRELOAD=$SHIM run db-irr-shim $DB --mode=eager --irregular=4)
-    et=$(field "$e" tokens/s); iet=$(field "$ie" tokens/s)
-    note "decode-bench (median of reps; tokens/s, ratio to eager, checksum, state)"
-    for x in "eager:$e" "shim-passthrough:$p" "shim-replay:$s" "graph-by-hand:$g" "irregular4-eager:$ie" "irregular4-shim:$is"; do
-        l=${x#*:}; base=$et; [[ $x == irregular* ]] && base=$iet
-        note "  $(printf '%-18s %10s %6s %8s %s' "${x%%:*}" "$(field "$l" tokens/s)" "$(awk -v a="$(field "$l" tokens/s)" -v b="$base" 'BEGIN{printf "%.3f", a/b}')" "$(field "$l" checksum)" "$(field "$l" state)")"
+# rounds TAG MODES...: runs every mode once per round, ROUNDS rounds,
+# interleaved (so drift hits all modes alike); prints per mode the median
+# tokens/s, its ratio to the first mode's median, checksum and state/kv.
+ROUNDS=${ROUNDS:-3}
+med() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+rounds() {
+    local tag=$1; shift
+    local modes=("$@") r m
+    for r in $(seq "$ROUNDS"); do
+        for m in "${modes[@]}"; do
+            run_mode "$tag" "$m" >"$OUT/$tag.$m.$r.out" 2>"$OUT/$tag.$m.$r.err"
+        done
     done
-    note "  launches: program $(field "$p" launches_total) / shim passthrough $(jget "$OUT/db-pass.json" launches) / shim replay $(jget "$OUT/db-shim.json" launches)"
-    note "  replay: ops $(jget "$OUT/db-shim.json" ops) replayed $(jget "$OUT/db-shim.json" ops_replayed) replays $(jget "$OUT/db-shim.json" replays) patched $(jget "$OUT/db-shim.json" nodes_patched) graphs $(jget "$OUT/db-shim.json" graphs_built) fb_build $(jget "$OUT/db-shim.json" fb_build) div_mismatch $(jget "$OUT/db-shim.json" div_mismatch)"
-    note "  irregular: ops $(jget "$OUT/db-irr.json" ops) replayed $(jget "$OUT/db-irr.json" ops_replayed) templates $(jget "$OUT/db-irr.json" templates) div_mismatch $(jget "$OUT/db-irr.json" div_mismatch)"
+    local base=""
+    for m in "${modes[@]}"; do
+        local t; t=$(for r in $(seq "$ROUNDS"); do field "$(tail -1 "$OUT/$tag.$m.$r.out")" tokens/s; done | med)
+        [ -z "$base" ] && base=$t
+        local l; l=$(tail -1 "$OUT/$tag.$m.1.out")
+        local all; all=$(for r in $(seq "$ROUNDS"); do field "$(tail -1 "$OUT/$tag.$m.$r.out")" tokens/s; done | tr '\n' ' ')
+        note "  $(printf '%-18s %9s %6s %9s %-18s [%s]' "$m" "$t" "$(awk -v a="$t" -v b="$base" 'BEGIN{printf "%.3f", a/b}')" "$(field "$l" checksum)" "$(field "$l" state)$(field "$l" kv)" "$all")"
+    done
+}
+if [[ " $PARTS " == *" bench "* ]]; then
+    run_mode() {
+        local DB=./tools/decode-bench
+        case $2 in
+        eager) $DB --mode=eager $DBARGS ;;
+        pass) GRAPHSHIM_MODE=passthrough LD_PRELOAD=$SHIM $DB --mode=eager $DBARGS ;;
+        replay) GRAPHSHIM_STATS_FILE=$OUT/$1.json LD_PRELOAD=$SHIM $DB --mode=eager $DBARGS ;;
+        graph) $DB --mode=graph $DBARGS ;;
+        esac
+    }
+    DBARGS=""
+    note "decode-bench defaults: mode, median tokens/s, ratio to eager, checksum, state [all rounds]"
+    rounds db eager pass replay graph
+    note "  replay: ops $(jget "$OUT/db.json" ops) replayed $(jget "$OUT/db.json" ops_replayed) replays $(jget "$OUT/db.json" replays) graph launches $(jget "$OUT/db.json" graph_launches) patched $(jget "$OUT/db.json" nodes_patched) fb $(jget "$OUT/db.json" fb_build)/$(jget "$OUT/db.json" fb_patch)/$(jget "$OUT/db.json" fb_launch) launches $(jget "$OUT/db.json" launches) vs program $(field "$(tail -1 "$OUT/db.eager.1.out")" launches_total)"
+    DBARGS="--irregular=4"
+    note "decode-bench --irregular=4"
+    rounds dbi eager replay
+    note "  replay: ops $(jget "$OUT/dbi.json" ops) replayed $(jget "$OUT/dbi.json" ops_replayed) templates $(jget "$OUT/dbi.json" templates) div_mismatch $(jget "$OUT/dbi.json" div_mismatch)"
+    DBARGS="--hidden=256"
+    note "decode-bench --hidden=256"
+    rounds dbh eager replay graph
 fi
 if [[ " $PARTS " == *" torch "* ]]; then
-    trun() { local tag=$1; shift; env "$@" python3 "$TD" >"$OUT/$tag.out" 2>"$OUT/$tag.err"; tail -1 "$OUT/$tag.out"; }
-    e=$(trun pt-eager MODE=eager)
-    p=$(trun pt-pass MODE=eager LD_PRELOAD=$SHIM GRAPHSHIM_MODE=passthrough GRAPHSHIM_STATS_FILE=$OUT/pt-pass.json)
-    s=$(trun pt-shim MODE=eager LD_PRELOAD=$SHIM GRAPHSHIM_STATS=1 GRAPHSHIM_STATS_FILE=$OUT/pt-shim.json)
-    g=$(trun pt-graph MODE=graph)
-    gs=$(trun pt-graph-shim MODE=graph LD_PRELOAD=$SHIM GRAPHSHIM_STATS_FILE=$OUT/pt-graph.json)
-    et=$(field "$e" tokens/s)
-    note "torch_decode (tokens/s, ratio to eager, checksum, kv)"
-    for x in "eager:$e" "shim-passthrough:$p" "shim-replay:$s" "graph-by-hand:$g" "graph+shim:$gs"; do
-        l=${x#*:}
-        note "  $(printf '%-18s %10s %6s %8s %s' "${x%%:*}" "$(field "$l" tokens/s)" "$(awk -v a="$(field "$l" tokens/s)" -v b="$et" 'BEGIN{printf "%.3f", a/b}')" "$(field "$l" checksum)" "$(field "$l" kv)")"
-    done
-    note "  replay: ops $(jget "$OUT/pt-shim.json" ops) replayed $(jget "$OUT/pt-shim.json" ops_replayed) replays $(jget "$OUT/pt-shim.json" replays) patched $(jget "$OUT/pt-shim.json" nodes_patched) templates $(jget "$OUT/pt-shim.json" templates) div_mismatch $(jget "$OUT/pt-shim.json" div_mismatch) div_barrier $(jget "$OUT/pt-shim.json" div_barrier) fb $(jget "$OUT/pt-shim.json" fb_build)/$(jget "$OUT/pt-shim.json" fb_patch)/$(jget "$OUT/pt-shim.json" fb_launch)"
+    run_mode() {
+        case $2 in
+        eager) MODE=eager python3 "$TD" ;;
+        pass) MODE=eager GRAPHSHIM_MODE=passthrough LD_PRELOAD=$SHIM python3 "$TD" ;;
+        replay) MODE=eager GRAPHSHIM_STATS_FILE=$OUT/$1.json LD_PRELOAD=$SHIM python3 "$TD" ;;
+        graph) MODE=graph python3 "$TD" ;;
+        graphshim) MODE=graph LD_PRELOAD=$SHIM python3 "$TD" ;;
+        esac
+    }
+    note "torch_decode: mode, median tokens/s, ratio to eager, checksum, kv [all rounds]"
+    rounds pt eager pass replay graph graphshim
+    note "  replay: ops $(jget "$OUT/pt.json" ops) replayed $(jget "$OUT/pt.json" ops_replayed) replays $(jget "$OUT/pt.json" replays) graph launches $(jget "$OUT/pt.json" graph_launches) patched $(jget "$OUT/pt.json" nodes_patched) templates $(jget "$OUT/pt.json" templates) div $(jget "$OUT/pt.json" div_mismatch)/$(jget "$OUT/pt.json" div_barrier)/$(jget "$OUT/pt.json" div_stream) fb $(jget "$OUT/pt.json" fb_build)/$(jget "$OUT/pt.json" fb_patch)/$(jget "$OUT/pt.json" fb_launch)"
 fi
 if [[ " $PARTS " == *" compile "* ]]; then
-    trun() { local tag=$1; shift; env "$@" python3 "$TD" >"$OUT/$tag.out" 2>"$OUT/$tag.err"; tail -1 "$OUT/$tag.out"; }
-    e=$(trun ptc-eager MODE=compile-cpp)
-    s=$(trun ptc-shim MODE=compile-cpp LD_PRELOAD=$SHIM GRAPHSHIM_STATS_FILE=$OUT/ptc-shim.json)
-    et=$(field "$e" tokens/s)
-    note "torch_decode MODE=compile-cpp (tokens/s, ratio, checksum, kv)"
-    for x in "compile-cpp:$e" "compile-cpp+shim:$s"; do
-        l=${x#*:}
-        note "  $(printf '%-18s %10s %6s %8s %s' "${x%%:*}" "$(field "$l" tokens/s)" "$(awk -v a="$(field "$l" tokens/s)" -v b="$et" 'BEGIN{printf "%.3f", a/b}')" "$(field "$l" checksum)" "$(field "$l" kv)")"
-    done
-    note "  replay: ops $(jget "$OUT/ptc-shim.json" ops) replayed $(jget "$OUT/ptc-shim.json" ops_replayed) replays $(jget "$OUT/ptc-shim.json" replays) templates $(jget "$OUT/ptc-shim.json" templates) fb $(jget "$OUT/ptc-shim.json" fb_build)/$(jget "$OUT/ptc-shim.json" fb_patch)/$(jget "$OUT/ptc-shim.json" fb_launch)"
+    run_mode() {
+        case $2 in
+        compile) MODE=compile-cpp python3 "$TD" ;;
+        replay) MODE=compile-cpp GRAPHSHIM_STATS_FILE=$OUT/$1.json LD_PRELOAD=$SHIM python3 "$TD" ;;
+        esac
+    }
+    note "torch_decode MODE=compile-cpp: mode, median tokens/s, ratio, checksum, kv"
+    rounds ptc compile replay
+    note "  replay: ops $(jget "$OUT/ptc.json" ops) replayed $(jget "$OUT/ptc.json" ops_replayed) replays $(jget "$OUT/ptc.json" replays) templates $(jget "$OUT/ptc.json" templates) fb $(jget "$OUT/ptc.json" fb_build)/$(jget "$OUT/ptc.json" fb_patch)/$(jget "$OUT/ptc.json" fb_launch)"
 fi
 if [[ " $PARTS " == *" profile "* ]]; then
     # GPU time of each kernel of one eager step (after set-up and warm-up).

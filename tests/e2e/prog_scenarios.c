@@ -15,6 +15,9 @@
  * overwrite host-to-device sources (pageable) overwritten right after the call
  * capture   the program captures and replays a graph of its own, between
  *           eager steps
+ * prefix    steps of 4, 5 and 5 ops where the 4-op step is a prefix of the
+ *           others (a whole template while longer ones still match), and
+ *           now and then a 5th op no template has
  * phases    the step changes shape every 5 steps (one more kernel), so new
  *           templates keep forming
  * allops    every kind of op in one step: kernels by kernelParams and by
@@ -241,6 +244,18 @@ int main(int argc, char **argv)
             step_common(step, true);
             if (app != NULL)
                 CK(cuGraphLaunch(app, s));
+        } else if (strcmp(sc, "prefix") == 0) {
+            step_common(step, true);
+            float two = 2.0f;
+            if (step % 7 == 5)
+                CK(cuLaunchKernel(K("sim_scale"), N / 32, 1, 1, 32, 1, 1, 0, s,
+                                  (void *[]){&w, &x, &two, &n}, NULL));
+            else if (step % 3 == 1)
+                LAUNCH("sim_scale", N / 64, 64, &w, &x, &two, &n);
+            else if (step % 3 == 2)
+                LAUNCH("sim_fill", N / 64, 64, &w, &two, &n);
+            CK(cuStreamSynchronize(s));
+            continue;
         } else if (strcmp(sc, "phases") == 0) {
             step_common(step, true);
             for (int k = 0; k < step / 5; k++) {

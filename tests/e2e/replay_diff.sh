@@ -11,12 +11,13 @@ P="$E2E/prog_scenarios"
 STEPS=
 
 # scenario NAME [VAR=value ...]: runs both ways, compares; stats in $TMP/st
+# GRAPHSHIM_CHUNK_OPS may be set by the caller to test other chunkings.
 scenario() {
     name=$1; shift
     rm -f "$TMP/t.shim" "$TMP/t.plain"
     run_sim "$@" SIMCUDA_TRACE="$TMP/t.plain" "$P" "$name" $STEPS >"$TMP/plain" 2>"$TMP/plain.err" ||
         fail "$name without the shim: $(cat "$TMP/plain.err")"
-    run_shim "$@" GRAPHSHIM_LOG=info SIMCUDA_TRACE="$TMP/t.shim" GRAPHSHIM_STATS_FILE="$TMP/st" \
+    run_shim ${GRAPHSHIM_CHUNK_OPS:+GRAPHSHIM_CHUNK_OPS=$GRAPHSHIM_CHUNK_OPS} "$@" GRAPHSHIM_LOG=info SIMCUDA_TRACE="$TMP/t.shim" GRAPHSHIM_STATS_FILE="$TMP/st" \
         "$P" "$name" $STEPS >"$TMP/shim" 2>"$TMP/err" || fail "$name under the shim: $(tail -3 "$TMP/err")"
     cmp -s "$TMP/plain" "$TMP/shim" || fail "$name: result differs: $(cat "$TMP/plain") / $(cat "$TMP/shim")"
     # The shim records events of its own after replays that read staging
@@ -61,6 +62,12 @@ atleast templates 2 variants
 atleast replays 20 variants
 pass "two alternating variants: $(st templates) templates, $(st replays) replays"
 
+STEPS=--steps=60 scenario prefix
+atleast templates 3 prefix
+atleast replays 30 prefix
+pass "a whole template that is the prefix of longer ones: $(st templates) templates, $(st replays) replays"
+STEPS=
+
 scenario nosync GRAPHSHIM_MAX_OPS=64
 atleast replays 100 nosync
 pass "a loop that never syncs: $(st replays) replays of its period"
@@ -100,3 +107,11 @@ STEPS=--steps=60 scenario phases SIMCUDA_FAIL="cuGraphLaunch@1x0"
 grep -q "turns itself into a pass-through" "$TMP/err" || fail "repeated failures did not disable replay"
 expect_eq "launch failures before giving up" "$(st fb_launch)" 8
 pass "repeated graph failures: the shim says it turned itself into a pass-through"
+
+# Chunked templates (a chunk goes out as soon as its ops matched): the same
+# guarantees with chunks of 3 ops, which cut every scenario mid-step.
+for sc in stable grid diverge barrier variants prefix allops; do
+    STEPS=--steps=40 GRAPHSHIM_CHUNK_OPS=3 scenario $sc
+done
+STEPS=
+pass "chunks of 3 ops: every scenario identical"
