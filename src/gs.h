@@ -26,6 +26,9 @@
  * in a thread, so thread-locals are safe inside dlsym and malloc hooks. */
 #define GS_TLS __thread __attribute__((tls_model("initial-exec")))
 #define GS_NO_STREAM ((CUstream)0)
+/* For code that runs inside dlsym before a sanitizer runtime has finished
+ * its own start-up (which itself calls dlsym): no instrumentation there. */
+#define GS_NO_SANITIZE __attribute__((no_sanitize("address", "undefined", "thread")))
 
 /* ------------------------------------------------------------ hooks.def */
 
