@@ -14,7 +14,8 @@ try() { # try VAR VALUE: runs under the shim with VAR=VALUE
 }
 grep -v '^resolver=' "$TMP/ref" >"$TMP/ref.cmp"
 
-for var in GRAPHSHIM_MODE GRAPHSHIM_LOG GRAPHSHIM_STATS; do
+for var in GRAPHSHIM_MODE GRAPHSHIM_LOG GRAPHSHIM_STATS GRAPHSHIM_WARMUP GRAPHSHIM_MIN_OPS \
+        GRAPHSHIM_MAX_OPS GRAPHSHIM_MAX_GRAPHS GRAPHSHIM_STAGING_MAX GRAPHSHIM_CHUNK_OPS; do
     for val in "" "-1" "99999999999999999999999" "abc" "definitely-not-a-value"; do
         try "$var" "$val"
         n=$(grep -c "$var has an invalid value" "$TMP/err")
@@ -38,6 +39,24 @@ grep -q '"mode":"passthrough"' "$TMP/st" || fail "GRAPHSHIM_MODE=PassThrough not
 try GRAPHSHIM_STATS yes
 grep -q 'summary:' "$TMP/err" || fail "GRAPHSHIM_STATS=yes not taken"
 pass "defaults kept, good values taken"
+
+# Numbers out of range, and a cross-field rule.
+try GRAPHSHIM_WARMUP 1
+expect_eq "GRAPHSHIM_WARMUP=1: warnings" "$(grep -c 'GRAPHSHIM_WARMUP has an invalid value' "$TMP/err")" 1
+try GRAPHSHIM_STAGING_MAX 2G
+expect_eq "GRAPHSHIM_STAGING_MAX=2G: warnings" "$(grep -c 'GRAPHSHIM_STAGING_MAX has an invalid value' "$TMP/err")" 1
+run_shim GRAPHSHIM_MIN_OPS=100 GRAPHSHIM_MAX_OPS=10 "$P" --steps=2 >/dev/null 2>"$TMP/err" || fail "min > max"
+expect_eq "GRAPHSHIM_MIN_OPS > GRAPHSHIM_MAX_OPS: warnings" "$(grep -c 'GRAPHSHIM_MIN_OPS exceeds GRAPHSHIM_MAX_OPS' "$TMP/err")" 1
+run_shim GRAPHSHIM_DENY_KERNELS= "$P" --steps=2 >/dev/null 2>"$TMP/err" || fail "deny empty"
+expect_eq "GRAPHSHIM_DENY_KERNELS='': warnings" "$(grep -c 'GRAPHSHIM_DENY_KERNELS has an invalid value' "$TMP/err")" 1
+# Good values of every option are taken (debug prints them).
+run_shim GRAPHSHIM_LOG=debug GRAPHSHIM_WARMUP=5 GRAPHSHIM_STAGING_MAX=1M GRAPHSHIM_CHUNK_OPS=0 \
+    GRAPHSHIM_DENY_KERNELS='sim_fill*' "$P" --steps=2 >/dev/null 2>"$TMP/err" || fail "good values"
+for kv in WARMUP=5 STAGING_MAX=1048576 CHUNK_OPS=0 'DENY_KERNELS=sim_fill\*'; do
+    grep -q "option GRAPHSHIM_$kv" "$TMP/err" || fail "GRAPHSHIM_$kv not taken"
+done
+grep -q "kernel sim_fill matches the deny list" "$TMP/err" || fail "deny pattern not applied"
+pass "numeric ranges, sizes, the min/max rule, the deny list"
 
 # Paths: empty is invalid; unwritable falls back to stderr.
 for var in GRAPHSHIM_LOG_FILE GRAPHSHIM_STATS_FILE; do

@@ -142,6 +142,36 @@ static void test_init_invalid_keeps_defaults(void **state)
     unsetenv("GRAPHSHIM_LOG_FILE");
 }
 
+static void test_engine_options(void **state)
+{
+    (void)state;
+    char log[4096];
+    setenv("GRAPHSHIM_WARMUP", "7", 1);
+    setenv("GRAPHSHIM_MAX_GRAPHS", "0", 1);      /* below the range */
+    setenv("GRAPHSHIM_STAGING_MAX", "256K", 1);
+    setenv("GRAPHSHIM_CHUNK_OPS", "0", 1);
+    setenv("GRAPHSHIM_DENY_KERNELS", "foo*,*bar", 1);
+    init_with_log(log, sizeof log);
+    assert_int_equal(gs_opt.warmup, 7);
+    assert_int_equal(gs_opt.max_graphs, 64);
+    assert_int_equal(gs_opt.staging_max, 256 << 10);
+    assert_int_equal(gs_opt.chunk_ops, 0);
+    assert_string_equal(gs_opt.deny_kernels, "foo*,*bar");
+    assert_int_equal(cm_count(log, "GRAPHSHIM_MAX_GRAPHS has an invalid value"), 1);
+    /* The shortest template may not be longer than the longest. */
+    setenv("GRAPHSHIM_MIN_OPS", "50", 1);
+    setenv("GRAPHSHIM_MAX_OPS", "20", 1);
+    init_with_log(log, sizeof log);
+    assert_int_equal(gs_opt.min_ops, 2);
+    assert_int_equal(gs_opt.max_ops, 4096);
+    assert_int_equal(cm_count(log, "exceeds GRAPHSHIM_MAX_OPS"), 1);
+    const char *vars[] = {"GRAPHSHIM_WARMUP", "GRAPHSHIM_MAX_GRAPHS", "GRAPHSHIM_STAGING_MAX",
+                          "GRAPHSHIM_CHUNK_OPS", "GRAPHSHIM_DENY_KERNELS", "GRAPHSHIM_MIN_OPS",
+                          "GRAPHSHIM_MAX_OPS", "GRAPHSHIM_LOG_FILE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -159,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_expand),
         cmocka_unit_test(test_init_valid),
         cmocka_unit_test(test_init_invalid_keeps_defaults),
+        cmocka_unit_test(test_engine_options),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests_name("options", tests, setup, teardown);
