@@ -34,24 +34,8 @@ static atomic_int captures;  /* program captures in progress */
 static gs_stream_t *holder;  /* the one stream holding ops, if any */
 static unsigned failures;
 
-typedef CUresult (*launch_fn)(CUfunction, unsigned, unsigned, unsigned, unsigned,
-                              unsigned, unsigned, unsigned, CUstream, void **, void **);
-typedef CUresult (*launch_ex_fn)(const CUlaunchConfig *, CUfunction, void **, void **);
-typedef CUresult (*htod_fn)(CUdeviceptr, const void *, size_t, CUstream);
-typedef CUresult (*dtoh_fn)(void *, CUdeviceptr, size_t, CUstream);
-typedef CUresult (*dtod_fn)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
-typedef CUresult (*memset8_fn)(CUdeviceptr, unsigned char, size_t, CUstream);
-typedef CUresult (*memset16_fn)(CUdeviceptr, unsigned short, size_t, CUstream);
-typedef CUresult (*memset32_fn)(CUdeviceptr, unsigned int, size_t, CUstream);
 #define REAL(type, id) ((type)gs_real_fn[id])
 
-/* The class prototypes above must match what hooks.def says of each entry. */
-_Static_assert(__builtin_types_compatible_p(launch_fn, __typeof__(&cuLaunchKernel_ptsz)), "launch");
-_Static_assert(__builtin_types_compatible_p(launch_ex_fn, __typeof__(&cuLaunchKernelEx_ptsz)), "launch-ex");
-_Static_assert(__builtin_types_compatible_p(htod_fn, __typeof__(&cuMemcpyHtoDAsync_v2_ptsz)), "htod");
-_Static_assert(__builtin_types_compatible_p(dtoh_fn, __typeof__(&cuMemcpyDtoHAsync_v2_ptsz)), "dtoh");
-_Static_assert(__builtin_types_compatible_p(dtod_fn, __typeof__(&cuMemcpyAsync_ptsz)), "copy");
-_Static_assert(__builtin_types_compatible_p(memset32_fn, __typeof__(&cuMemsetD32Async_ptsz)), "memset32");
 
 /* ------------------------------------------------------------ set-up */
 

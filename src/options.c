@@ -19,31 +19,17 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* Defaults live in this initialiser and nowhere else. */
-static const gs_options_t gs_defaults = {
-    .mode = GS_MODE_REPLAY,
-    .log = GS_LOG_WARN,
-    .log_file = "",
-    .stats = false,
-    .stats_file = "",
-    .warmup = 3,
-    .min_ops = 2,
-    .max_ops = 4096,
-    .max_graphs = 64,
-    .staging_max = 64 << 10,
-    .chunk_ops = 64,
-    .deny_kernels = "",
-};
-gs_options_t gs_opt = {
-    .mode = GS_MODE_REPLAY,
-    .log = GS_LOG_WARN,
-    .warmup = 3,
-    .min_ops = 2,
-    .max_ops = 4096,
-    .max_graphs = 64,
-    .staging_max = 64 << 10,
-    .chunk_ops = 64,
-};
+/* Defaults live in this initialiser and nowhere else. gs_opt starts with
+ * them too, so messages logged before the environment is read use them. */
+#define GS_DEFAULT_OPTIONS                                                   \
+    {                                                                        \
+        .mode = GS_MODE_REPLAY, .log = GS_LOG_WARN, .log_file = "",          \
+        .stats = false, .stats_file = "", .warmup = 3, .min_ops = 2,         \
+        .max_ops = 4096, .max_graphs = 64, .staging_max = 64 << 10,          \
+        .chunk_ops = 64, .deny_kernels = "",                                 \
+    }
+static const gs_options_t gs_defaults = GS_DEFAULT_OPTIONS;
+gs_options_t gs_opt = GS_DEFAULT_OPTIONS;
 
 static const char *const mode_names[] = {"replay", "observe", "passthrough"};
 static const char *const level_names[] = {"error", "warn", "info", "debug",

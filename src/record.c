@@ -205,15 +205,6 @@ int gs_ptr_kind(const void *p)
 
 /* ------------------------------------------------------------ eager issue */
 
-typedef CUresult (*launch_fn)(CUfunction, unsigned, unsigned, unsigned, unsigned,
-                              unsigned, unsigned, unsigned, CUstream, void **, void **);
-typedef CUresult (*launch_ex_fn)(const CUlaunchConfig *, CUfunction, void **, void **);
-typedef CUresult (*htod_fn)(CUdeviceptr, const void *, size_t, CUstream);
-typedef CUresult (*dtoh_fn)(void *, CUdeviceptr, size_t, CUstream);
-typedef CUresult (*dtod_fn)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
-typedef CUresult (*memset8_fn)(CUdeviceptr, unsigned char, size_t, CUstream);
-typedef CUresult (*memset16_fn)(CUdeviceptr, unsigned short, size_t, CUstream);
-typedef CUresult (*memset32_fn)(CUdeviceptr, unsigned int, size_t, CUstream);
 
 CUresult gs_issue(const gs_rec_t *r, const uint8_t *arena)
 {
