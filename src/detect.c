@@ -27,6 +27,26 @@ static gs_template_t *templates;
 static unsigned ntemplates;
 static uint64_t tick;
 
+/* Steps whose template was evicted before it was ever replayed: when more
+ * kinds of step recur than GRAPHSHIM_MAX_GRAPHS can hold, rebuilding each
+ * one every time it comes back would cost an instantiation per step and
+ * gain nothing. Such a step is not built again while it is remembered here
+ * (the ring forgets, so a working set that shrinks later gets graphs). */
+#define GS_UNUSED 64
+static struct {
+    uint64_t key, hash;
+    unsigned len;
+} unused[GS_UNUSED];
+static unsigned unused_pos;
+
+static bool was_unused(uint64_t key, uint64_t hash, unsigned len)
+{
+    for (unsigned i = 0; i < GS_UNUSED; i++)
+        if (unused[i].len == len && unused[i].hash == hash && unused[i].key == key)
+            return true;
+    return false;
+}
+
 static void step_reset(gs_stream_t *st)
 {
     st->n = 0;
@@ -57,6 +77,8 @@ gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle)
         free(st);
         return NULL;
     }
+    gs_mem_account((long long)(sizeof *st + (size_t)gs_opt.max_ops * sizeof *st->recs +
+                               GS_ARENA_BYTES), 0);
     st->key = key;
     st->per_thread = per_thread;
     st->owner = per_thread ? gs_thread_index() : 0;
@@ -108,9 +130,16 @@ static gs_template_t *find_template(uint64_t key, uint64_t hash, unsigned len)
     return NULL;
 }
 
+/* Host bytes a template holds, besides its chunks (graph.c counts those). */
+static long long template_bytes(const gs_template_t *t, size_t arena)
+{
+    return (long long)(sizeof *t + t->len * sizeof *t->nodes + arena);
+}
+
 static void free_template(gs_template_t *t)
 {
     gs_graph_destroy(t);
+    gs_mem_account(-template_bytes(t, t->arena_bytes), 0);
     free(t->nodes);
     free(t->arena);
     free(t);
@@ -127,6 +156,12 @@ static void evict_lru(void)
     gs_template_t *t = *victim;
     *victim = t->next;
     ntemplates--;
+    if (t->replays == 0 && !t->failed && !t->observed) {
+        unused[unused_pos].key = t->stream_key;
+        unused[unused_pos].hash = t->hash;
+        unused[unused_pos].len = t->len;
+        unused_pos = (unused_pos + 1) % GS_UNUSED;
+    }
     GS_DEBUG("evicting template of %u ops (replayed %llu times)", t->len, t->replays);
     gs_count(GS_CTR_graphs_evicted, 1);
     free_template(t);
@@ -152,6 +187,8 @@ static gs_template_t *form(gs_stream_t *st, const gs_rec_t *recs, unsigned len,
     }
     t->hash = hash;
     t->len = len;
+    t->arena_bytes = bytes ? bytes : 8;
+    gs_mem_account(template_bytes(t, t->arena_bytes), 0);
     t->stream_key = st->key;
     t->ctx = st->ctx;
     t->periodic = periodic;
@@ -198,8 +235,12 @@ void gs_step_close(gs_stream_t *st)
         if (st->hist_n < GS_HIST)
             st->hist_n++;
         if (seen + 1 >= (unsigned)gs_opt.warmup && n >= (unsigned)gs_opt.min_ops &&
-            n <= (unsigned)gs_opt.max_ops && find_template(st->key, st->hash, n) == NULL)
-            form(st, st->recs, n, st->hash, false);
+            n <= (unsigned)gs_opt.max_ops && find_template(st->key, st->hash, n) == NULL) {
+            if (was_unused(st->key, st->hash, n))
+                gs_count(GS_CTR_thrash_skipped, 1);
+            else
+                form(st, st->recs, n, st->hash, false);
+        }
     }
     st->period = 0;
     step_reset(st);

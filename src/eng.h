@@ -107,6 +107,9 @@ uint64_t gs_stream_key(gs_fn_id_t id, CUstream s, bool *per_thread);
 unsigned gs_thread_index(void);
 
 gs_func_t *gs_func_get(CUfunction f);
+/* Forgets every kernel handle (their module was unloaded: a new kernel may
+ * get the same handle). No record or template may refer to one after. */
+void gs_func_cache_clear(void);
 /* Kind of memory a pointer is: 1 device, 2 page-locked host, 0 pageable
  * host, -1 unknown. Cached; gs_ptr_cache_clear() after frees. */
 int gs_ptr_kind(const void *p);
@@ -158,6 +161,8 @@ typedef struct gs_template {
     bool observed;          /* observe mode: never built */
     gs_node_t *nodes;
     uint8_t *arena;
+    size_t arena_bytes;
+    size_t staging_bytes;
     unsigned nchunks;
     gs_chunk_t *chunks;
     CUevent done;           /* recorded after launches that read staging */

@@ -626,15 +626,27 @@ void gs_eng_barrier_stream(gs_fn_id_t id, CUstream s)
 
 static void close_step(gs_stream_t *st) { gs_step_close(st); }
 
+static void forget_stream(gs_stream_t *st)
+{
+    gs_step_close(st);
+    gs_streams_reset(st->key);
+}
+
 void gs_eng_barrier_all(gs_fn_id_t id)
 {
-    (void)id;
     gs_count(GS_CTR_barriers, 1);
     if (!engine_on())
         return;
     pthread_mutex_lock(&gs_eng_lock);
     settle_holder(NULL, GS_CTR_div_barrier);
     gs_for_each_stream(close_step);
+    if (id == GS_ID_cuModuleUnload || id == GS_ID_cuLibraryUnload) {
+        /* Kernels of the module die with it, and a later module may reuse
+         * their handles: every template, record and layout goes. */
+        gs_templates_release_all();
+        gs_for_each_stream(forget_stream);
+        gs_func_cache_clear();
+    }
     /* Frees and unregistrations end what the pointer cache knows. */
     gs_ptr_cache_clear();
     pthread_mutex_unlock(&gs_eng_lock);

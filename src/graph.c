@@ -120,6 +120,8 @@ void gs_graph_destroy(gs_template_t *t)
         if (t->chunks[c].graph != NULL)
             GS_REAL(cuGraphDestroy)(t->chunks[c].graph);
     }
+    if (t->chunks != NULL)
+        gs_mem_account(-(long long)(t->nchunks * sizeof *t->chunks), 0);
     free(t->chunks);
     t->chunks = NULL;
     t->nchunks = 0;
@@ -131,6 +133,8 @@ void gs_graph_destroy(gs_template_t *t)
             while (GS_REAL(cuEventQuery)(t->done) == CUDA_ERROR_NOT_READY)
                 ;
         GS_REAL(cuMemFreeHost)(block);
+        gs_mem_account(0, -(long long)t->staging_bytes);
+        t->staging_bytes = 0;
     }
     if (t->done != NULL)
         GS_REAL(cuEventDestroy_v2)(t->done);
@@ -235,11 +239,14 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
         what = "cuMemHostAlloc";
         if ((r = GS_REAL(cuMemHostAlloc)((void **)&block, staging, 0)) != CUDA_SUCCESS)
             goto fail;
+        t->staging_bytes = staging;
+        gs_mem_account(0, (long long)staging);
     }
     unsigned per = gs_opt.chunk_ops > 0 ? (unsigned)gs_opt.chunk_ops : t->len;
     t->nchunks = (t->len + per - 1) / per;
     if ((t->chunks = calloc(t->nchunks, sizeof *t->chunks)) == NULL)
         goto fail;
+    gs_mem_account((long long)(t->nchunks * sizeof *t->chunks), 0);
     uint8_t *at = block;
     for (unsigned c = 0; c < t->nchunks; c++) {
         gs_chunk_t *ch = &t->chunks[c];
@@ -258,8 +265,11 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
 
 fail:
     gs_graph_destroy(t);
-    if (block != NULL && staging_block(t) != (void *)block)
+    if (block != NULL && staging_block(t) != (void *)block) {
         GS_REAL(cuMemFreeHost)(block);
+        gs_mem_account(0, -(long long)t->staging_bytes);
+        t->staging_bytes = 0;
+    }
     for (unsigned i = 0; i < t->len; i++)
         t->nodes[i].staging = NULL;
     gs_eng_failure(GS_CTR_fb_build, what, r);

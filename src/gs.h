@@ -217,6 +217,7 @@ void gs_log_raw(const char *text, size_t len);
     X(templates, "templates formed")                                         \
     X(graphs_built, "graphs built")                                          \
     X(graphs_evicted, "graphs evicted (least recently used)")                \
+    X(thrash_skipped, "steps not built again: evicted unused before")        \
     X(replays, "steps replayed whole through graphs")                        \
     X(graph_launches, "graph launches (a step may be several chunks)")       \
     X(nodes_patched, "nodes patched")                                        \
@@ -228,6 +229,10 @@ void gs_log_raw(const char *text, size_t len);
     X(fb_build, "fallback: graph build failed")                              \
     X(fb_patch, "fallback: patching a node failed")                          \
     X(fb_launch, "fallback: graph launch failed")                            \
+    X(host_bytes, "host memory the shim holds now (bytes)")                  \
+    X(host_bytes_peak, "  at most (bytes)")                                  \
+    X(staging_bytes, "page-locked staging the shim holds now (bytes)")       \
+    X(staging_bytes_peak, "  at most (bytes)")                               \
     X(getproc_substituted, "cuGetProcAddress results substituted")          \
     X(getproc_by_request, "  of which decided from (symbol, version, flags)") \
     X(dlsym_substituted, "dlsym results substituted")
@@ -254,6 +259,8 @@ static inline void gs_count(gs_counter_t c, unsigned long long n)
 {
     atomic_fetch_add_explicit(&gs_counters[c], n, memory_order_relaxed);
 }
+/* Accounts memory the shim allocates (negative: frees), keeping the peak. */
+void gs_mem_account(long long host, long long staging);
 /* Writes the exit summary (to the log) and the JSON stats file as the
  * options ask; runs once. */
 void gs_stats_report(void);

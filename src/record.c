@@ -158,6 +158,8 @@ gs_func_t *gs_func_get(CUfunction f)
         (void)(fn->is_kernel ? GS_REAL(cuKernelGetName)(&nm, (CUkernel)f)
                              : GS_REAL(cuFuncGetName)(&nm, f));
     fn->name = strdup(nm ? nm : "?");
+    gs_mem_account((long long)(sizeof *fn + 2 * fn->nparams * sizeof *fn->off +
+                               (fn->name ? strlen(fn->name) + 1 : 0)), 0);
     fn->denied = nm != NULL && gs_deny_match(nm);
     fn->unusable = !ok || fn->denied || fn->name == NULL;
     if (!ok)
@@ -168,6 +170,20 @@ gs_func_t *gs_func_get(CUfunction f)
         GS_INFO("kernel %s matches the deny list: never graphed", fn->name);
     HASH_ADD_PTR(funcs, key, fn);
     return fn;
+}
+
+void gs_func_cache_clear(void)
+{
+    gs_func_t *fn, *tmp;
+    HASH_ITER(hh, funcs, fn, tmp) {
+        HASH_DEL(funcs, fn);
+        gs_mem_account(-(long long)(sizeof *fn + 2 * fn->nparams * sizeof *fn->off +
+                                    (fn->name ? strlen(fn->name) + 1 : 0)), 0);
+        free(fn->off);
+        free(fn->size);
+        free(fn->name);
+        free(fn);
+    }
 }
 
 void gs_param_ptrs(const gs_func_t *fn, const uint8_t *packed, void **kp)

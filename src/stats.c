@@ -47,6 +47,24 @@ void gs_stats_reset(void)
         atomic_store_explicit(&gs_counters[c], 0, memory_order_relaxed);
 }
 
+static void account(gs_counter_t cur, gs_counter_t peak, long long delta)
+{
+    unsigned long long now =
+        atomic_fetch_add(&gs_counters[cur], (unsigned long long)delta) +
+        (unsigned long long)delta;
+    unsigned long long p = atomic_load(&gs_counters[peak]);
+    while (now > p && !atomic_compare_exchange_weak(&gs_counters[peak], &p, now))
+        ;
+}
+
+void gs_mem_account(long long host, long long staging)
+{
+    if (host != 0)
+        account(GS_CTR_host_bytes, GS_CTR_host_bytes_peak, host);
+    if (staging != 0)
+        account(GS_CTR_staging_bytes, GS_CTR_staging_bytes_peak, staging);
+}
+
 static unsigned long long calls_of(int id, int path)
 {
     return atomic_load_explicit(&gs_calls[id].n[path], memory_order_relaxed);
