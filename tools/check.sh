@@ -2,9 +2,9 @@
 # check.sh: the project's test command (what CI runs). Builds and runs
 # `make check` (cmocka suites, simulated-driver end-to-end tests, the cuda.h
 # coverage check, and the GPU tests, which skip without a GPU); then the same
-# under AddressSanitizer + UndefinedBehaviorSanitizer, built from the
-# distribution tarball in build-asan/; then `make distcheck`. Set
-# CHECK_QUICK=1 to run only the first.
+# under AddressSanitizer + UndefinedBehaviorSanitizer and under
+# ThreadSanitizer, each built from the distribution tarball in a directory
+# of its own; then `make distcheck`. Set CHECK_QUICK=1 to run only the first.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -14,16 +14,18 @@ make -j"$jobs"
 make -j"$jobs" check || { cat test-suite.log; exit 1; }
 [ "${CHECK_QUICK:-0}" = 1 ] && exit 0
 
-echo "== sanitizer build (ASan + UBSan) =="
 make dist >/dev/null
 top=$(pwd)
-rm -rf build-asan && mkdir build-asan
-tar -C build-asan -xzf graphshim-*.tar.gz
-cd build-asan/graphshim-*
-./configure --enable-sanitizers >/dev/null
-make -j"$jobs" >/dev/null
-make -j"$jobs" check || { cat test-suite.log; exit 1; }
-cd "$top" && rm -rf build-asan
+for san in sanitizers tsan; do
+    echo "== sanitizer build (--enable-$san) =="
+    rm -rf "build-$san" && mkdir "build-$san"
+    tar -C "build-$san" -xzf graphshim-*.tar.gz
+    cd "build-$san"/graphshim-*
+    ./configure --enable-$san >/dev/null
+    make -j"$jobs" >/dev/null
+    make -j"$jobs" check || { cat test-suite.log; exit 1; }
+    cd "$top" && rm -rf "build-$san"
+done
 
 echo "== make distcheck =="
 make -j"$jobs" distcheck
