@@ -31,14 +31,6 @@ const char *drv_owner(void *fn)
     return "other";
 }
 
-void drv_check(CUresult r, const char *what, int line)
-{
-    if (r != CUDA_SUCCESS) {
-        fprintf(stderr, "line %d: %s failed with CUresult %d\n", line, what, (int)r);
-        exit(1);
-    }
-}
-
 #define ALL_FIELDS(X)                                                        \
     X(Init, cuInit, cuInit)                                                  \
     X(DevicePrimaryCtxRetain, cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRetain) \

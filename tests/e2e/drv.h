@@ -49,8 +49,6 @@ bool drv_parse_path(const char *s, drv_path_t *out);
 /* Name of the object a function pointer lives in ("graphshim", "libcuda"
  * or "other"), to show which one a lookup handed out. */
 const char *drv_owner(void *fn);
-/* Exits with a message naming the call when r is not CUDA_SUCCESS. */
-void drv_check(CUresult r, const char *what, int line);
-#define CK(call) drv_check((call), #call, __LINE__)
+#include "ck.h"
 
 #endif

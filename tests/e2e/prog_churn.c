@@ -11,20 +11,14 @@
 #define __CUDA_API_VERSION_INTERNAL 1
 #include <cuda.h>
 
+#include "ck.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define N 128
-#define CK(call)                                                             \
-    do {                                                                     \
-        CUresult r_ = (call);                                                \
-        if (r_ != CUDA_SUCCESS) {                                            \
-            fprintf(stderr, "line %d: %s: CUresult %d\n", __LINE__, #call, (int)r_); \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
 
 static CUmodule mod;
 static CUfunction fill, axpy;

@@ -26,6 +26,8 @@
 #define __CUDA_API_VERSION_INTERNAL 1
 #include <cuda.h>
 
+#include "ck.h"
+
 #include "simcuda.h"
 
 #include <stdbool.h>
@@ -38,17 +40,7 @@
 #define N 256     /* floats per buffer */
 #define MAXOPS 16
 
-#define CK(call)                                                             \
-    do {                                                                     \
-        CUresult r_ = (call);                                                \
-        if (r_ != CUDA_SUCCESS) {                                            \
-            fprintf(stderr, "seed %llu line %d: %s: CUresult %d\n", cur_seed, \
-                    __LINE__, #call, (int)r_);                               \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
 
-static unsigned long long cur_seed;
 static uint64_t rng;
 static unsigned rnd(unsigned n) /* 0..n-1 */
 {
@@ -216,7 +208,7 @@ static void disturb(bool *synced)
 
 static void program(unsigned long long seed, bool verbose)
 {
-    cur_seed = seed;
+    snprintf(ck_context, sizeof ck_context, "seed %llu", seed);
     rng = seed * 0x9e3779b97f4a7c15ull + 1;
     acc = 14695981039346656037ull;
     for (int i = 0; i < NB; i++) {

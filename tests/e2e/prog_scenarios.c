@@ -31,6 +31,8 @@
 #define __CUDA_API_VERSION_INTERNAL 1
 #include <cuda.h>
 
+#include "ck.h"
+
 #include "simcuda.h"
 
 #include <stdbool.h>
@@ -41,14 +43,6 @@
 
 #define N 256
 #define T 64 /* positions */
-#define CK(call)                                                             \
-    do {                                                                     \
-        CUresult r_ = (call);                                                \
-        if (r_ != CUDA_SUCCESS) {                                            \
-            fprintf(stderr, "line %d: %s: CUresult %d\n", __LINE__, #call, (int)r_); \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
 
 static CUmodule mod;
 static CUstream s;

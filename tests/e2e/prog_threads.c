@@ -10,6 +10,8 @@
 #define __CUDA_API_VERSION_INTERNAL 1
 #include <cuda.h>
 
+#include "ck.h"
+
 #include "simcuda.h"
 
 #include <pthread.h>
@@ -21,15 +23,6 @@
 #define N 256
 #define NT 6
 
-#define CK(call)                                                             \
-    do {                                                                     \
-        CUresult r_ = (call);                                                \
-        if (r_ != CUDA_SUCCESS) {                                            \
-            fprintf(stderr, "thread %d line %d: %s: CUresult %d\n", t->id,   \
-                    __LINE__, #call, (int)r_);                               \
-            exit(1);                                                         \
-        }                                                                    \
-    } while (0)
 
 static CUcontext ctx;
 static CUmodule mod;
@@ -51,6 +44,7 @@ typedef struct {
 static void *worker(void *arg)
 {
     worker_t *t = arg;
+    snprintf(ck_context, sizeof ck_context, "thread %d", t->id);
     entry_t e = {cuLaunchKernel, cuMemcpyDtoHAsync_v2, cuStreamSynchronize};
     if (t->kind == PER_THREAD)
         e = (entry_t){cuLaunchKernel_ptsz, cuMemcpyDtoHAsync_v2_ptsz, cuStreamSynchronize_ptsz};
@@ -109,7 +103,6 @@ int main(int argc, char **argv)
         if (strncmp(argv[i], "--steps=", 8) == 0)
             steps = atoi(argv[i] + 8);
     worker_t w[NT];
-    worker_t *t = &w[0];
     CK(cuInit(0));
     CK(cuDevicePrimaryCtxRetain(&ctx, 0));
     CK(cuCtxSetCurrent(ctx));
