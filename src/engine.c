@@ -274,8 +274,6 @@ static rec_outcome_t begin_op(gs_fn_id_t id, CUstream s, size_t bytes,
             issue_held(st, st->n, GS_CTR_div_full);
             stop_holding(st);
         }
-        if (st->issued < st->n)
-            issue_held(st, st->n, GS_CTR_div_full);
         gs_period_detect(st);
     }
     return REC_PASS;
@@ -309,6 +307,35 @@ static void op_barrier(gs_stream_t *st)
         gs_step_close(st);
 }
 
+/* Attributes that kernel nodes take as node attributes, and how many bytes
+ * of the value union each one means (the rest may be whatever the program's
+ * stack held, so it must not reach the signature). Others (programmatic
+ * dependent launch, completion events, ...) make the launch a barrier. */
+static size_t attr_bytes(CUlaunchAttributeID id)
+{
+    CUlaunchAttributeValue v;
+    switch (id) {
+    case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW:
+        return sizeof v.accessPolicyWindow;
+    case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
+        return sizeof v.clusterDim;
+    case CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+        return sizeof v.clusterSchedulingPolicyPreference;
+    case CU_LAUNCH_ATTRIBUTE_PRIORITY:
+        return sizeof v.priority;
+    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
+        return sizeof v.memSyncDomainMap;
+    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN:
+        return sizeof v.memSyncDomain;
+    case CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
+        return sizeof v.sharedMemCarveout;
+    default:
+        return 0;
+    }
+}
+
+static bool attr_graphable(CUlaunchAttributeID id) { return attr_bytes(id) > 0; }
+
 static uint64_t kernel_sig(gs_fn_id_t id, const gs_func_t *fn, const unsigned block[3],
                            unsigned shmem, const CUlaunchAttribute *attrs, unsigned nattrs)
 {
@@ -317,32 +344,12 @@ static uint64_t kernel_sig(gs_fn_id_t id, const gs_func_t *fn, const unsigned bl
     h = gs_mix(h, block[0] | (uint64_t)block[1] << 21 | (uint64_t)block[2] << 42);
     h = gs_mix(h, shmem);
     for (unsigned i = 0; i < nattrs; i++) {
-        uint64_t v[8];
-        memcpy(v, &attrs[i].value, sizeof v < sizeof attrs[i].value ? sizeof v
-                                                                   : sizeof attrs[i].value);
+        const unsigned char *b = (const unsigned char *)&attrs[i].value;
         h = gs_mix(h, attrs[i].id);
-        for (unsigned j = 0; j < 8; j++)
-            h = gs_mix(h, v[j]);
+        for (size_t j = 0; j < attr_bytes(attrs[i].id); j++)
+            h = gs_mix(h, b[j]);
     }
     return h;
-}
-
-/* Attributes that kernel nodes take as node attributes. Others (programmatic
- * dependent launch, completion events, ...) make the launch a barrier. */
-static bool attr_graphable(CUlaunchAttributeID id)
-{
-    switch (id) {
-    case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW:
-    case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
-    case CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
-    case CU_LAUNCH_ATTRIBUTE_PRIORITY:
-    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
-    case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN:
-    case CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
-        return true;
-    default:
-        return false;
-    }
 }
 
 /* Common path of both launch entry points. */

@@ -120,8 +120,12 @@ static void allops(int step)
     void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &packed, CU_LAUNCH_PARAM_BUFFER_SIZE,
                      &psize, CU_LAUNCH_PARAM_END};
     CK(cuLaunchKernel(K("sim_fill"), N / 64, 1, 1, 64, 1, 1, 0, s, NULL, extra));
-    /* cuLaunchKernelEx with a cluster dimension, as cuBLAS on Hopper. */
-    CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION};
+    /* cuLaunchKernelEx with a cluster dimension, as cuBLAS on Hopper. The
+     * rest of the value union is left as it was (different every step), as
+     * a program's stack would leave it: it must not change the signature. */
+    CUlaunchAttribute attr;
+    memset(&attr, 0x5a + step, sizeof attr);
+    attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
     attr.value.clusterDim.x = 2;
     attr.value.clusterDim.y = 1;
     attr.value.clusterDim.z = 1;
