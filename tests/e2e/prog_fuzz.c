@@ -2,7 +2,11 @@
  * differential fuzzer (tests/e2e/fuzz.sh), which runs the same seeds with
  * and without the shim and compares what this prints.
  *
- *   prog_fuzz --first=SEED --count=N [--verbose]
+ *   prog_fuzz --first=SEED --count=N [--verbose] [--module=FILE.ptx]
+ *
+ * On the simulated driver the kernels are its built-ins; on a GPU,
+ * --module names the PTX of tests/gpu/fuzz_kernels.cu, which has kernels of
+ * the same names and layouts (tests/gpu/gpu-fuzz.sh builds and runs it).
  *
  * Each program allocates a few buffers and streams, makes a random step of
  * 2..14 ops (kernels with random arguments and grids, host-to-device copies
@@ -197,6 +201,9 @@ static void disturb(bool *synced)
         issue(&o, s2);
         CK(cuStreamEndCapture(s2, &g));
         CK(cuGraphInstantiateWithFlags(&e, g, 0));
+        /* On a GPU s2 runs beside s1: order the graph after s1's work. */
+        CK(cuEventRecord(ev, s1));
+        CK(cuStreamWaitEvent(s2, ev, 0));
         CK(cuGraphLaunch(e, s2));
         CK(cuStreamSynchronize(s2));
         CK(cuGraphExecDestroy(e));
@@ -267,10 +274,30 @@ static void program(unsigned long long seed, bool verbose)
     printf("\n");
 }
 
+/* The whole file, NUL-terminated (PTX is text); exits if unreadable. */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL || fseek(f, 0, SEEK_END) != 0) {
+        fprintf(stderr, "cannot read %s\n", path);
+        exit(2);
+    }
+    long n = ftell(f);
+    char *text = calloc(1, (size_t)n + 1);
+    rewind(f);
+    if (text == NULL || fread(text, 1, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "cannot read %s\n", path);
+        exit(2);
+    }
+    fclose(f);
+    return text;
+}
+
 int main(int argc, char **argv)
 {
     unsigned long long first = 0, count = 100;
     bool verbose = false;
+    const char *module = NULL;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--first=", 8) == 0)
             first = strtoull(argv[i] + 8, NULL, 10);
@@ -278,6 +305,8 @@ int main(int argc, char **argv)
             count = strtoull(argv[i] + 8, NULL, 10);
         else if (strcmp(argv[i], "--verbose") == 0)
             verbose = true;
+        else if (strncmp(argv[i], "--module=", 9) == 0)
+            module = argv[i] + 9;
         else {
             fprintf(stderr, "usage: prog_fuzz --first=SEED --count=N [--verbose]\n");
             return 2;
@@ -287,7 +316,7 @@ int main(int argc, char **argv)
     CK(cuInit(0));
     CK(cuDevicePrimaryCtxRetain(&ctx, 0));
     CK(cuCtxSetCurrent(ctx));
-    CK(cuModuleLoadData(&mod, "simcuda"));
+    CK(cuModuleLoadData(&mod, module ? read_file(module) : "simcuda"));
     CK(cuModuleGetFunction(&kfill, mod, "sim_fill"));
     CK(cuModuleGetFunction(&kaxpy, mod, "sim_axpy"));
     CK(cuModuleGetFunction(&kscale, mod, "sim_scale"));
