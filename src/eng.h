@@ -232,6 +232,16 @@ void gs_for_each_stream(void (*fn)(gs_stream_t *));
 
 /* ----------------------------------------------------------- engine.c */
 
+/* Every driver call the engine makes goes through GS_CALL, so that
+ * GRAPHSHIM_TEST_FAIL can make it fail (on a real driver too) and the tests
+ * can prove that no such failure reaches the program. */
+extern GS_HIDDEN unsigned gs_test_rules;
+bool gs_test_fail_hit(gs_fn_id_t id);
+#define GS_CALL(name, ...)                                                   \
+    (GS_UNLIKELY(gs_test_rules > 0) && gs_test_fail_hit(GS_ID_##name)         \
+         ? CUDA_ERROR_UNKNOWN                                                \
+         : GS_REAL(name)(__VA_ARGS__))
+
 extern GS_HIDDEN pthread_mutex_t gs_eng_lock;
 extern GS_HIDDEN bool gs_eng_disabled;
 /* A graph call failed: counts it, and past the limit turns the engine into

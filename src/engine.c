@@ -23,6 +23,7 @@
 #include "config.h"
 #include "eng.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,9 +40,65 @@ static unsigned failures;
 
 /* ------------------------------------------------------------ set-up */
 
+/* GRAPHSHIM_TEST_FAIL=name@nth[xcount],...: the nth call (1-based) of the
+ * named driver function the engine makes, and the count-1 after it (count
+ * 0: all later ones), fail with CUDA_ERROR_UNKNOWN. For tests only. */
+unsigned gs_test_rules;
+static struct {
+    int id;
+    unsigned nth, count;
+} test_rule[16];
+static unsigned test_calls[GS_FN_COUNT];
+
+static bool parse_test_fail(const char *spec)
+{
+    char buf[sizeof gs_opt.test_fail];
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *at = strchr(tok, '@'), *end;
+        unsigned nth = 1, count = 1;
+        if (at != NULL) {
+            *at = '\0';
+            nth = (unsigned)strtoul(at + 1, &end, 10);
+            if (*end == 'x')
+                count = (unsigned)strtoul(end + 1, &end, 10);
+            if (*end != '\0' || nth == 0)
+                return false;
+        }
+        int id = -1;
+        for (int i = 0; i < GS_FN_COUNT && id < 0; i++)
+            if (strcmp(gs_fn_names[i], tok) == 0)
+                id = i;
+        if (id < 0 || gs_test_rules == 16)
+            return false;
+        test_rule[gs_test_rules].id = id;
+        test_rule[gs_test_rules].nth = nth;
+        test_rule[gs_test_rules].count = count;
+        gs_test_rules++;
+    }
+    return true;
+}
+
+bool gs_test_fail_hit(gs_fn_id_t id)
+{
+    unsigned n = ++test_calls[id];
+    for (unsigned i = 0; i < gs_test_rules; i++)
+        if (test_rule[i].id == (int)id && n >= test_rule[i].nth &&
+            (test_rule[i].count == 0 || n < test_rule[i].nth + test_rule[i].count))
+            return true;
+    return false;
+}
+
 void gs_eng_setup(void)
 {
     gs_deny_init();
+    if (gs_opt.test_fail[0] != '\0' && !parse_test_fail(gs_opt.test_fail)) {
+        gs_test_rules = 0;
+        GS_WARN("environment option GRAPHSHIM_TEST_FAIL has an invalid value \"%s\"; it "
+                "accepts name@nth[xcount],... naming driver functions the shim calls; "
+                "ignored", gs_opt.test_fail);
+    }
     if (gs_opt.mode == GS_MODE_REPLAY && !gs_graph_available())
         gs_eng_disabled = true;
 }
@@ -283,7 +340,7 @@ static rec_outcome_t begin_op(gs_fn_id_t id, CUstream s, size_t bytes,
 static bool commit_op(gs_stream_t *st, gs_rec_t *r)
 {
     if (st->n == 0)
-        (void)GS_REAL(cuCtxGetCurrent)(&st->ctx);
+        (void)GS_CALL(cuCtxGetCurrent, &st->ctx);
     st->used = r->data + r->len;
     st->hash = gs_mix(st->hash, r->sig);
     unsigned idx = st->n++;

@@ -116,9 +116,9 @@ void gs_graph_destroy(gs_template_t *t)
 {
     for (unsigned c = 0; t->chunks != NULL && c < t->nchunks; c++) {
         if (t->chunks[c].exec != NULL) /* deferred by the driver if in flight */
-            GS_REAL(cuGraphExecDestroy)(t->chunks[c].exec);
+            GS_CALL(cuGraphExecDestroy, t->chunks[c].exec);
         if (t->chunks[c].graph != NULL)
-            GS_REAL(cuGraphDestroy)(t->chunks[c].graph);
+            GS_CALL(cuGraphDestroy, t->chunks[c].graph);
     }
     if (t->chunks != NULL)
         gs_mem_account(-(long long)(t->nchunks * sizeof *t->chunks), 0);
@@ -130,14 +130,14 @@ void gs_graph_destroy(gs_template_t *t)
         /* Staging may still be read by the last replay: wait for it (only
          * on eviction, which is rare) rather than free it under the GPU. */
         if (t->done != NULL && t->launched_with_staging)
-            while (GS_REAL(cuEventQuery)(t->done) == CUDA_ERROR_NOT_READY)
+            while (GS_CALL(cuEventQuery, t->done) == CUDA_ERROR_NOT_READY)
                 ;
-        GS_REAL(cuMemFreeHost)(block);
+        GS_CALL(cuMemFreeHost, block);
         gs_mem_account(0, -(long long)t->staging_bytes);
         t->staging_bytes = 0;
     }
     if (t->done != NULL)
-        GS_REAL(cuEventDestroy_v2)(t->done);
+        GS_CALL(cuEventDestroy_v2, t->done);
     t->done = NULL;
 }
 
@@ -159,13 +159,13 @@ static CUresult add_node(gs_template_t *t, CUgraph g, const gs_rec_t *rec, unsig
         gs_param_ptrs(fn, t->arena + nd->data, kp);
         kernel_params(&p, fn, rec->u.k.grid, rec->u.k.block, rec->u.k.shmem, kp);
         *what = "cuGraphAddKernelNode";
-        if ((r = GS_REAL(cuGraphAddKernelNode_v2)(&nd->node, g, deps, ndeps, &p)) !=
+        if ((r = GS_CALL(cuGraphAddKernelNode_v2, &nd->node, g, deps, ndeps, &p)) !=
             CUDA_SUCCESS)
             return r;
         const CUlaunchAttribute *a = rec->nattrs ? gs_rec_attrs(rec, arena) : NULL;
         *what = "cuGraphKernelNodeSetAttribute";
         for (unsigned j = 0; j < rec->nattrs; j++)
-            if ((r = GS_REAL(cuGraphKernelNodeSetAttribute)(
+            if ((r = GS_CALL(cuGraphKernelNodeSetAttribute, 
                      nd->node, (CUkernelNodeAttrID)a[j].id, &a[j].value)) != CUDA_SUCCESS)
                 return r;
         memcpy(nd->grid, rec->u.k.grid, sizeof nd->grid);
@@ -186,7 +186,7 @@ static CUresult add_node(gs_template_t *t, CUgraph g, const gs_rec_t *rec, unsig
         }
         copy_params(&c, nd);
         *what = "cuGraphAddMemcpyNode";
-        return GS_REAL(cuGraphAddMemcpyNode)(&nd->node, g, deps, ndeps, &c, t->ctx);
+        return GS_CALL(cuGraphAddMemcpyNode, &nd->node, g, deps, ndeps, &c, t->ctx);
     }
     case GS_OP_MEMSET: {
         CUDA_MEMSET_NODE_PARAMS m;
@@ -195,7 +195,7 @@ static CUresult add_node(gs_template_t *t, CUgraph g, const gs_rec_t *rec, unsig
         nd->n = rec->u.m.n;
         memset_params(&m, nd, rec->u.m.elsize);
         *what = "cuGraphAddMemsetNode";
-        return GS_REAL(cuGraphAddMemsetNode)(&nd->node, g, deps, ndeps, &m, t->ctx);
+        return GS_CALL(cuGraphAddMemsetNode, &nd->node, g, deps, ndeps, &m, t->ctx);
     }
     }
     return CUDA_ERROR_INVALID_VALUE;
@@ -209,7 +209,7 @@ static CUresult build_chunk(gs_template_t *t, gs_chunk_t *ch, const gs_rec_t *re
     CUresult r;
     CUgraphNode prev = NULL;
     *what = "cuGraphCreate";
-    if ((r = GS_REAL(cuGraphCreate)(&ch->graph, 0)) != CUDA_SUCCESS)
+    if ((r = GS_CALL(cuGraphCreate, &ch->graph, 0)) != CUDA_SUCCESS)
         return r;
     for (unsigned i = ch->first; i < ch->first + ch->count; i++) {
         if ((r = add_node(t, ch->graph, &recs[i], i, prev, arena, staging, what)) !=
@@ -218,10 +218,10 @@ static CUresult build_chunk(gs_template_t *t, gs_chunk_t *ch, const gs_rec_t *re
         prev = t->nodes[i].node;
     }
     *what = "cuGraphInstantiateWithFlags";
-    if ((r = GS_REAL(cuGraphInstantiateWithFlags)(&ch->exec, ch->graph, 0)) != CUDA_SUCCESS)
+    if ((r = GS_CALL(cuGraphInstantiateWithFlags, &ch->exec, ch->graph, 0)) != CUDA_SUCCESS)
         return r;
     *what = "cuGraphUpload";
-    return GS_REAL(cuGraphUpload)(ch->exec, s);
+    return GS_CALL(cuGraphUpload, ch->exec, s);
 }
 
 bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
@@ -237,7 +237,7 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
             staging += (recs[i].u.c.n + 63) & ~(size_t)63;
     if (staging > 0) {
         what = "cuMemHostAlloc";
-        if ((r = GS_REAL(cuMemHostAlloc)((void **)&block, staging, 0)) != CUDA_SUCCESS)
+        if ((r = GS_CALL(cuMemHostAlloc, (void **)&block, staging, 0)) != CUDA_SUCCESS)
             goto fail;
         t->staging_bytes = staging;
         gs_mem_account(0, (long long)staging);
@@ -257,7 +257,7 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
     }
     if (block != NULL) {
         what = "cuEventCreate";
-        if ((r = GS_REAL(cuEventCreate)(&t->done, CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS)
+        if ((r = GS_CALL(cuEventCreate, &t->done, CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS)
             goto fail;
     }
     gs_count(GS_CTR_graphs_built, 1);
@@ -266,7 +266,7 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
 fail:
     gs_graph_destroy(t);
     if (block != NULL && staging_block(t) != (void *)block) {
-        GS_REAL(cuMemFreeHost)(block);
+        GS_CALL(cuMemFreeHost, block);
         gs_mem_account(0, -(long long)t->staging_bytes);
         t->staging_bytes = 0;
     }
@@ -293,7 +293,7 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
         CUDA_KERNEL_NODE_PARAMS_v2 p;
         gs_param_ptrs(fn, data, kp);
         kernel_params(&p, fn, rec->u.k.grid, rec->u.k.block, rec->u.k.shmem, kp);
-        CUresult r = GS_REAL(cuGraphExecKernelNodeSetParams_v2)(exec, nd->node, &p);
+        CUresult r = GS_CALL(cuGraphExecKernelNodeSetParams_v2, exec, nd->node, &p);
         if (r == CUDA_SUCCESS) {
             memcpy(t->arena + nd->data, data, fn->argsize);
             memcpy(nd->grid, rec->u.k.grid, sizeof nd->grid);
@@ -323,7 +323,7 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
         next.n = rec->u.m.n;
         CUDA_MEMSET_NODE_PARAMS m;
         memset_params(&m, &next, rec->u.m.elsize);
-        CUresult r = GS_REAL(cuGraphExecMemsetNodeSetParams)(exec, nd->node, &m, t->ctx);
+        CUresult r = GS_CALL(cuGraphExecMemsetNodeSetParams, exec, nd->node, &m, t->ctx);
         if (r == CUDA_SUCCESS) {
             *nd = next;
             *patched = true;
@@ -338,7 +338,7 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
     next.n = rec->u.c.n;
     CUDA_MEMCPY3D c;
     copy_params(&c, &next);
-    CUresult r = GS_REAL(cuGraphExecMemcpyNodeSetParams)(exec, nd->node, &c, t->ctx);
+    CUresult r = GS_CALL(cuGraphExecMemcpyNodeSetParams, exec, nd->node, &c, t->ctx);
     if (r == CUDA_SUCCESS) {
         *nd = next;
         *patched = true;
@@ -355,7 +355,7 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
     /* Staging is refilled from the first chunk on: the event recorded after
      * the last chunk launched says whether the previous replay still reads. */
     if (c == 0 && t->done != NULL && t->launched_with_staging) {
-        r = GS_REAL(cuEventQuery)(t->done);
+        r = GS_CALL(cuEventQuery, t->done);
         if (r == CUDA_ERROR_NOT_READY) {
             *busy = true;
             return false;
@@ -380,13 +380,13 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         }
         patched += p;
     }
-    if ((r = GS_REAL(cuGraphLaunch)(ch->exec, s)) != CUDA_SUCCESS) {
+    if ((r = GS_CALL(cuGraphLaunch, ch->exec, s)) != CUDA_SUCCESS) {
         gs_eng_failure(GS_CTR_fb_launch, "cuGraphLaunch", r);
         t->failed = true;
         return false;
     }
     if (t->done != NULL) {
-        if ((r = GS_REAL(cuEventRecord)(t->done, s)) != CUDA_SUCCESS) {
+        if ((r = GS_CALL(cuEventRecord, t->done, s)) != CUDA_SUCCESS) {
             /* The chunk is on its way; without the event its staging can
              * never be proven free again, so the template retires. */
             gs_eng_failure(GS_CTR_fb_launch, "cuEventRecord", r);

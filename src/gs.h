@@ -158,6 +158,7 @@ typedef struct {
     size_t staging_max;    /* largest host-to-device copy snapshotted */
     long chunk_ops;        /* nodes per graph chunk; 0: one graph a step */
     char deny_kernels[1024]; /* extra kernel-name patterns never graphed */
+    char test_fail[256];   /* tests only: make the shim's own calls fail */
 } gs_options_t;
 
 extern GS_HIDDEN gs_options_t gs_opt;

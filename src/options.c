@@ -26,7 +26,7 @@
         .mode = GS_MODE_REPLAY, .log = GS_LOG_WARN, .log_file = "",          \
         .stats = false, .stats_file = "", .warmup = 3, .min_ops = 2,         \
         .max_ops = 4096, .max_graphs = 64, .staging_max = 64 << 10,          \
-        .chunk_ops = 64, .deny_kernels = "",                                 \
+        .chunk_ops = 64, .deny_kernels = "", .test_fail = "",                \
     }
 static const gs_options_t gs_defaults = GS_DEFAULT_OPTIONS;
 gs_options_t gs_opt = GS_DEFAULT_OPTIONS;
@@ -172,6 +172,8 @@ static const opt_desc_t opt_table[] = {
      0, 0, 65536, OFF(chunk_ops), 0},
     {"DENY_KERNELS", OPT_LIST, "comma-separated kernel-name patterns (fnmatch)",
      NULL, 0, 0, 0, OFF(deny_kernels), sizeof gs_opt.deny_kernels},
+    {"TEST_FAIL", OPT_LIST, "name@nth[xcount],... (for tests)", NULL, 0, 0, 0,
+     OFF(test_fail), sizeof gs_opt.test_fail},
 };
 #undef OFF
 #define NOPTS (sizeof opt_table / sizeof opt_table[0])

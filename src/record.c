@@ -103,16 +103,16 @@ static bool query_layout(gs_func_t *fn, bool as_kernel)
     for (;; n++) {
         size_t o, s;
         CUresult r = as_kernel
-                         ? GS_REAL(cuKernelGetParamInfo)((CUkernel)fn->key, n, &o, &s)
-                         : GS_REAL(cuFuncGetParamInfo)((CUfunction)fn->key, n, &o, &s);
+                         ? GS_CALL(cuKernelGetParamInfo, (CUkernel)fn->key, n, &o, &s)
+                         : GS_CALL(cuFuncGetParamInfo, (CUfunction)fn->key, n, &o, &s);
         if (r == CUDA_ERROR_INVALID_VALUE && n > 0)
             break; /* past the last parameter */
         if (r == CUDA_ERROR_INVALID_VALUE && n == 0) {
             /* No parameters, or an invalid handle reported as a value:
              * tell them apart by asking for the name. */
             const char *nm = NULL;
-            CUresult q = as_kernel ? GS_REAL(cuKernelGetName)(&nm, (CUkernel)fn->key)
-                                   : GS_REAL(cuFuncGetName)(&nm, (CUfunction)fn->key);
+            CUresult q = as_kernel ? GS_CALL(cuKernelGetName, &nm, (CUkernel)fn->key)
+                                   : GS_CALL(cuFuncGetName, &nm, (CUfunction)fn->key);
             if (q != CUDA_SUCCESS)
                 return false;
             break;
@@ -155,8 +155,8 @@ gs_func_t *gs_func_get(CUfunction f)
     }
     const char *nm = NULL;
     if (ok)
-        (void)(fn->is_kernel ? GS_REAL(cuKernelGetName)(&nm, (CUkernel)f)
-                             : GS_REAL(cuFuncGetName)(&nm, f));
+        (void)(fn->is_kernel ? GS_CALL(cuKernelGetName, &nm, (CUkernel)f)
+                             : GS_CALL(cuFuncGetName, &nm, f));
     fn->name = strdup(nm ? nm : "?");
     gs_mem_account((long long)(sizeof *fn + 2 * fn->nparams * sizeof *fn->off +
                                (fn->name ? strlen(fn->name) + 1 : 0)), 0);
@@ -209,7 +209,7 @@ int gs_ptr_kind(const void *p)
     if (ptr_cache[slot].p == p && p != NULL)
         return ptr_cache[slot].kind;
     unsigned type = 0;
-    CUresult r = GS_REAL(cuPointerGetAttribute)(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+    CUresult r = GS_CALL(cuPointerGetAttribute, &type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
                                                 (CUdeviceptr)(uintptr_t)p);
     int kind = r == CUDA_SUCCESS ? (type == CU_MEMORYTYPE_DEVICE ? 1
                                     : type == CU_MEMORYTYPE_HOST ? 2 : -1)

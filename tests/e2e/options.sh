@@ -47,6 +47,8 @@ try GRAPHSHIM_STAGING_MAX 2G
 expect_eq "GRAPHSHIM_STAGING_MAX=2G: warnings" "$(grep -c 'GRAPHSHIM_STAGING_MAX has an invalid value' "$TMP/err")" 1
 run_shim GRAPHSHIM_MIN_OPS=100 GRAPHSHIM_MAX_OPS=10 "$P" --steps=2 >/dev/null 2>"$TMP/err" || fail "min > max"
 expect_eq "GRAPHSHIM_MIN_OPS > GRAPHSHIM_MAX_OPS: warnings" "$(grep -c 'GRAPHSHIM_MIN_OPS exceeds GRAPHSHIM_MAX_OPS' "$TMP/err")" 1
+run_shim GRAPHSHIM_TEST_FAIL=cuNoSuchThing@1 "$P" --steps=2 >/dev/null 2>"$TMP/err" || fail "test-fail unknown"
+expect_eq "GRAPHSHIM_TEST_FAIL=cuNoSuchThing@1: warnings" "$(grep -c 'GRAPHSHIM_TEST_FAIL has an invalid value' "$TMP/err")" 1
 run_shim GRAPHSHIM_DENY_KERNELS= "$P" --steps=2 >/dev/null 2>"$TMP/err" || fail "deny empty"
 expect_eq "GRAPHSHIM_DENY_KERNELS='': warnings" "$(grep -c 'GRAPHSHIM_DENY_KERNELS has an invalid value' "$TMP/err")" 1
 # Good values of every option are taken (debug prints them).

@@ -101,6 +101,15 @@ for site in cuFuncGetParamInfo cuFuncGetName cuPointerGetAttribute cuCtxGetCurre
 done
 pass "a failure at each of the shim's driver calls: same results and trace, cause logged once"
 
+# The same through the shim's own test switch (what the GPU test uses, where
+# the driver cannot be told to fail).
+for site in cuGraphInstantiateWithFlags cuGraphLaunch cuGraphExecKernelNodeSetParams_v2 \
+        cuMemHostAlloc cuEventQuery; do
+    scenario allops GRAPHSHIM_TEST_FAIL="$site@1"
+    [ "$(grep -c "${site%_v2} failed" "$TMP/err")" = 1 ] || fail "$site: failure not logged once"
+done
+pass "GRAPHSHIM_TEST_FAIL at five call sites: same results and trace"
+
 # Every graph launch fails, and the step keeps changing shape, so new
 # templates keep failing until the shim gives up on graphs.
 STEPS=--steps=60 scenario phases SIMCUDA_FAIL="cuGraphLaunch@1x0"
