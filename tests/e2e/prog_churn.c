@@ -5,7 +5,11 @@
  * steps the module is unloaded and loaded again (so every kernel handle,
  * layout and template must go).
  *
- *   prog_churn [--steps=N] [--mix]   prints a hash of all it read back
+ *   prog_churn [--steps=N] [--mix] [--module=FILE.ptx]
+ *
+ * Prints a hash of all it read back, and the device memory in use (from
+ * cuMemGetInfo) after the first 1000 steps and at the end. On a GPU,
+ * --module names the PTX of tests/gpu/fuzz_kernels.cu.
  */
 #include "config.h"
 #define __CUDA_API_VERSION_INTERNAL 1
@@ -22,10 +26,11 @@
 
 static CUmodule mod;
 static CUfunction fill, axpy;
+static char *image = "simcuda";
 
 static void load(void)
 {
-    CK(cuModuleLoadData(&mod, "simcuda"));
+    CK(cuModuleLoadData(&mod, image));
     CK(cuModuleGetFunction(&fill, mod, "sim_fill"));
     CK(cuModuleGetFunction(&axpy, mod, "sim_axpy"));
 }
@@ -39,7 +44,17 @@ int main(int argc, char **argv)
             steps = atol(argv[i] + 8);
         else if (strcmp(argv[i], "--mix") == 0)
             mix = 1;
+        else if (strncmp(argv[i], "--module=", 9) == 0) {
+            FILE *f = fopen(argv[i] + 9, "rb");
+            static char text[1 << 16];
+            size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+            if (f == NULL || n == 0)
+                return 2;
+            fclose(f);
+            image = text;
+        }
     }
+    size_t free0 = 0, total = 0, used1000 = 0;
     CUcontext ctx;
     CUstream s;
     CUdeviceptr x, y;
@@ -74,7 +89,15 @@ int main(int argc, char **argv)
         CK(cuMemcpyDtoHAsync_v2(pinned, y, N * 4, s));
         CK(cuStreamSynchronize(s));
         acc = (acc ^ (uint64_t)pinned[step % N]) * 1099511628211ull;
+        if (step == 999) {
+            CK(cuMemGetInfo_v2(&free0, &total));
+            used1000 = total - free0;
+        }
     }
+    CK(cuMemGetInfo_v2(&free0, &total));
     printf("steps=%ld result=%016llx\n", steps, (unsigned long long)acc);
+    /* On stderr: it differs with the shim (its graphs take device memory). */
+    fprintf(stderr, "device memory in use: %zu bytes after 1000 steps, %zu at the end\n",
+            used1000, total - free0);
     return 0;
 }
