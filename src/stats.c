@@ -162,11 +162,12 @@ static void write_summary(void)
         out_printf(&o, "  %-24s %12llu  %s\n", counter_names[c], counter(c),
                    counter_docs[c]);
     unsigned long long ops = counter(GS_CTR_ops), rep = counter(GS_CTR_ops_replayed);
-    unsigned long long launches = counter(GS_CTR_replays);
-    out_printf(&o, "  replayed through graphs: %llu of %llu ops (%.1f%%) in %llu graph "
-               "launches, %.1f nodes patched per launch\n", rep, ops,
-               ops ? 100.0 * (double)rep / (double)ops : 0.0, launches,
-               launches ? (double)counter(GS_CTR_nodes_patched) / (double)launches : 0.0);
+    unsigned long long steps = counter(GS_CTR_replays);
+    out_printf(&o, "  replayed through graphs: %llu of %llu ops (%.1f%%); %llu steps "
+               "whole in %llu graph launches, %.1f nodes patched per step\n", rep, ops,
+               ops ? 100.0 * (double)rep / (double)ops : 0.0, steps,
+               counter(GS_CTR_graph_launches),
+               steps ? (double)counter(GS_CTR_nodes_patched) / (double)steps : 0.0);
     out_flush(&o);
 }
 
