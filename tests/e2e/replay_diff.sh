@@ -37,6 +37,13 @@ atleast replays 20 stable
 atleast ops_replayed $(( $(st ops) / 2 )) stable
 pass "stable loop: $(st replays) replays, $(st ops_replayed)/$(st ops) ops through graphs"
 
+# Observe mode learns and says what it would graph, but never holds an op.
+scenario stable GRAPHSHIM_MODE=observe
+expect_eq "observe: replays" "$(st replays)" 0
+atleast templates 1 observe
+grep -q "observe: a step of [0-9]* ops on stream .* recurs" "$TMP/err" || fail "observe: nothing logged"
+pass "observe mode: $(st templates) template(s) logged, nothing replayed"
+
 scenario scalar
 atleast replays 20 scalar
 atleast nodes_patched 40 scalar
