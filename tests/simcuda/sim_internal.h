@@ -5,7 +5,8 @@
  * entry point is defined with SIM_API, which takes the lock, counts the
  * call, applies injected failures, runs the body (name##_impl) and reports
  * errors; it also generates a twin with no exported name that
- * cuGetProcAddress hands out under SIMCUDA_GPA_HIDDEN=1. Bodies only ever
+ * cuGetProcAddress hands out under SIMCUDA_GPA_HIDDEN=1 (sim_entry.c holds
+ * that path and the table of entry points). Bodies only ever
  * call internal helpers, never an exported cu* function, so a preloaded shim
  * sees exactly the program's own calls. */
 #ifndef SIM_INTERNAL_H
@@ -24,7 +25,7 @@ struct sim_stream;
 struct sim_event;
 struct sim_kdef;
 
-/* ------------------------------------------------------------ "sim_core.c" */
+/* ----------------------------------------------------------- "sim_entry.c" */
 
 /* One per exported entry point: its name, its base name (computed at load
  * by stripping _v<N>, _ptsz, _ptds) and its call counter. */
@@ -89,10 +90,16 @@ typedef struct sim_proc {
 #define SIM_PROC(name, ver) { &name##_entry, (ver), (void *)(name), (void *)(name##_hidden) }
 
 /* Each file's rows. */
-extern const sim_proc_t sim_core_procs[], sim_mem_procs[], sim_stream_procs[],
-    sim_graph_procs[], sim_kernels_procs[];
-extern const size_t sim_core_nprocs, sim_mem_nprocs, sim_stream_nprocs,
-    sim_graph_nprocs, sim_kernels_nprocs;
+extern const sim_proc_t sim_core_procs[], sim_entry_procs[], sim_mem_procs[], sim_copy_procs[],
+    sim_stream_procs[], sim_graph_procs[], sim_capture_procs[], sim_kernels_procs[];
+extern const size_t sim_core_nprocs, sim_entry_nprocs, sim_mem_nprocs, sim_copy_nprocs,
+    sim_stream_nprocs, sim_graph_nprocs, sim_capture_nprocs, sim_kernels_nprocs;
+
+/* Names the entry points and reads SIMCUDA_GPA_HIDDEN and SIMCUDA_FAIL; run
+ * once by the library constructor. */
+void sim_entry_init(void);
+
+/* ------------------------------------------------------------ "sim_core.c" */
 
 /* Handles: every handle given out is a pointer to a struct that starts with
  * sim_obj_t and is registered in a table keyed by its address, so a stale or
@@ -167,6 +174,14 @@ uint64_t sim_fnv(uint64_t h, const void *p, size_t n);
 
 /* ------------------------------------------------------------- "sim_mem.c" */
 
+unsigned char *sim_dev_host(CUdeviceptr p, size_t bytes);
+int sim_dev_owned(CUdeviceptr p);
+int sim_host_pinned(const void *p, size_t bytes);
+void sim_exec_free(CUdeviceptr p);
+void sim_mem_ctx_gone(sim_ctx_t *ctx);
+
+/* ------------------------------------------------------------ "sim_copy.c" */
+
 /* One copy, in the shape of CUDA_MEMCPY3D with offsets folded in. */
 typedef struct sim_copy {
     int src_dev, dst_dev;
@@ -178,15 +193,11 @@ typedef struct sim_copy {
     size_t width, height, depth;
 } sim_copy_t;
 
-unsigned char *sim_dev_host(CUdeviceptr p, size_t bytes);
-int sim_host_pinned(const void *p, size_t bytes);
 CUresult sim_copy_check(const sim_copy_t *c);
 CUresult sim_copy_from_3d(const CUDA_MEMCPY3D *p, sim_copy_t *c);
 int sim_exec_copy(const sim_copy_t *c, const unsigned char *snap, uint64_t *hash);
 int sim_exec_memset(CUdeviceptr dst, size_t pitch, unsigned value, unsigned elem,
                     size_t width, size_t height, uint64_t *hash);
-void sim_exec_free(CUdeviceptr p);
-void sim_mem_ctx_gone(sim_ctx_t *ctx);
 
 /* --------------------------------------------------------- "sim_kernels.c" */
 
@@ -303,6 +314,8 @@ CUresult sim_graph_add(sim_graph_t *g, sim_node_t *const *deps, size_t ndeps,
 void sim_graph_free(sim_graph_t *g);
 void sim_graph_released(sim_obj_t *o);
 
+/* --------------------------------------------------------- "sim_capture.c" */
+
 /* Where an event recorded during capture sits in the capture's graph. */
 typedef struct sim_capmark {
     struct sim_capture *cap;
@@ -318,5 +331,6 @@ void sim_capture_stream_gone(sim_stream_t *s);
 int sim_capmark_active(const sim_capmark_t *m);
 CUresult sim_capture_mark(sim_stream_t *s, sim_capmark_t *m);
 CUresult sim_capture_wait(sim_stream_t *s, const sim_capmark_t *m, int recorded);
+int sim_capture_invalid(const sim_stream_t *s);
 
 #endif /* SIM_INTERNAL_H */

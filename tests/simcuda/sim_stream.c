@@ -1,5 +1,5 @@
 /* sim_stream.c: streams, events, kernel launches, and the deferred queue
- * that runs stream work (stream capture lives in sim_graph.c).
+ * that runs stream work (stream capture lives in sim_capture.c).
  *
  * Work submitted to a stream is not run at the call: it waits in one global
  * FIFO and runs, in enqueue order, at the next synchronisation point (or
