@@ -170,3 +170,19 @@ gd_run() {
         exit 1
     fi
 }
+
+# gpu_need NAME FILE...: skip (exit 77) unless every FILE was built (the GPU
+# programs are built only when configure found nvcc); then make $tmp, a
+# scratch directory removed at exit.
+gpu_need() {
+    gn_name=$1
+    shift
+    for gn_f in "$@"; do
+        if [ ! -e "$gn_f" ]; then
+            echo "$gn_name: $gn_f not built (nvcc not found?): skipped"
+            exit 77
+        fi
+    done
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/$gn_name.XXXXXX") || exit 1
+    trap 'rm -rf "$tmp"' EXIT
+}

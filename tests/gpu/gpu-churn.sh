@@ -9,13 +9,8 @@
 
 prog=$top_builddir/tests/gpu/gpu_churn
 ptx=$top_builddir/tests/gpu/fuzz_kernels.ptx
-if [ ! -x "$prog" ] || [ ! -f "$ptx" ]; then
-    echo "gpu-churn: $prog or $ptx not built (nvcc not found?): skipped"
-    exit 77
-fi
+gpu_need gpu-churn "$prog" "$ptx"
 steps=${GPU_CHURN_STEPS:-20000}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gpu-churn.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
 pre=$(shim_preload)
 "$prog" --module="$ptx" --steps="$steps" >"$tmp/plain" 2>/dev/null || { echo "FAIL: without the shim"; exit 1; }
 env LD_PRELOAD="$pre" GRAPHSHIM_WARMUP=2 GRAPHSHIM_MAX_GRAPHS=4 GRAPHSHIM_STATS_FILE="$tmp/st" \

@@ -7,12 +7,7 @@
 
 prog=$top_builddir/tests/gpu/gpu_fuzz
 ptx=$top_builddir/tests/gpu/fuzz_kernels.ptx
-if [ ! -x "$prog" ] || [ ! -f "$ptx" ]; then
-    echo "gpu-faults: $prog or $ptx not built (nvcc not found?): skipped"
-    exit 77
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gpu-faults.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
+gpu_need gpu-faults "$prog" "$ptx"
 pre=$(shim_preload)
 "$prog" --module="$ptx" --first=1 --count=100 >"$tmp/plain" || { echo "FAIL: without the shim"; exit 1; }
 for site in cuFuncGetParamInfo cuPointerGetAttribute cuCtxGetCurrent cuMemHostAlloc \

@@ -8,13 +8,8 @@
 
 prog=$top_builddir/tests/gpu/gpu_fuzz
 ptx=$top_builddir/tests/gpu/fuzz_kernels.ptx
-if [ ! -x "$prog" ] || [ ! -f "$ptx" ]; then
-    echo "gpu-fuzz: $prog or $ptx not built (nvcc not found?): skipped"
-    exit 77
-fi
+gpu_need gpu-fuzz "$prog" "$ptx"
 count=${GPU_FUZZ_COUNT:-1000}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gpu-fuzz.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
 pre=$(shim_preload)
 "$prog" --module="$ptx" --first=1 --count="$count" >"$tmp/plain" || { echo "FAIL: without the shim"; exit 1; }
 for chunk in 64 5; do
