@@ -47,7 +47,7 @@ static bool was_unused(uint64_t key, uint64_t hash, unsigned len)
     return false;
 }
 
-static void step_reset(gs_stream_t *st)
+void gs_step_reset(gs_stream_t *st)
 {
     st->n = 0;
     st->used = 0;
@@ -58,6 +58,7 @@ static void step_reset(gs_stream_t *st)
     st->holding = false;
     st->ncand = 0;
     st->complete = NULL;
+    st->chunks_done = 0;
 }
 
 gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle)
@@ -87,7 +88,7 @@ gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle)
     st->handle = key == GS_KEY_LEGACY ? CU_STREAM_LEGACY
                  : per_thread         ? CU_STREAM_PER_THREAD
                                       : handle;
-    step_reset(st);
+    gs_step_reset(st);
     HASH_ADD(hh, streams, key, sizeof st->key, st);
     return st;
 }
@@ -113,7 +114,7 @@ void gs_streams_reset(uint64_t key)
     HASH_FIND(hh, streams, &key, sizeof key, st);
     if (st == NULL)
         return;
-    step_reset(st);
+    gs_step_reset(st);
     st->hist_n = 0;
     st->period = 0;
 }
@@ -243,7 +244,7 @@ void gs_step_close(gs_stream_t *st)
         }
     }
     st->period = 0;
-    step_reset(st);
+    gs_step_reset(st);
 }
 
 gs_template_t *gs_period_detect(gs_stream_t *st)
@@ -268,7 +269,7 @@ gs_template_t *gs_period_detect(gs_stream_t *st)
                      (unsigned long long)st->key, p);
         }
     }
-    step_reset(st);
+    gs_step_reset(st);
     return t;
 }
 

@@ -215,6 +215,8 @@ typedef struct gs_stream {
 
 gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle);
 gs_stream_t *gs_stream_find(uint64_t key);
+/* Empties the current step of st: no records, nothing held. */
+void gs_step_reset(gs_stream_t *st);
 size_t gs_arena_bytes(void);
 /* Closes the current step of st: remembers it, forms a template when it has
  * recurred often enough, and resets the step. */

@@ -188,10 +188,8 @@ static void launch(gs_stream_t *st, gs_template_t *t)
     stop_holding(st);
     st->match_start = end;
     /* A periodic stream has no barrier to end its step: drop what is done. */
-    if (st->period > 0 && st->issued == st->n) {
-        st->n = st->used = st->issued = st->match_start = 0;
-        st->hash = 0;
-    }
+    if (st->period > 0 && st->issued == st->n)
+        gs_step_reset(st);
 }
 
 /* Completes or releases what `st` holds, before a barrier or another

@@ -143,12 +143,6 @@ static int hook_by_real_ptr(void *p)
     return e && e->id < GS_HOOK_COUNT ? e->id : -1;
 }
 
-bool gs_is_driver_name(const char *name)
-{
-    return name != NULL && name[0] == 'c' && name[1] == 'u' && name[2] >= 'A' &&
-           name[2] <= 'Z';
-}
-
 int gs_hook_for_request(const char *symbol, int ver, cuuint64_t flags)
 {
     bool want_pt = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
@@ -315,10 +309,9 @@ GS_HIDDEN void *gs_dlsym_hook(void *handle, const char *name)
 {
     gs_dlsym_fn real_dlsym = (gs_dlsym_fn)gs_resolve_real_dlsym();
     void *r = real_dlsym(handle, name);
-    /* Decided without calling anything instrumented: most lookups (and all
-     * those a sanitizer runtime makes while starting) end here. */
-    if (r == NULL || name == NULL || name[0] != 'c' || name[1] != 'u' ||
-        name[2] < 'A' || name[2] > 'Z' || gs_depth > 0)
+    /* Decided without anything instrumented: most lookups (and all those a
+     * sanitizer runtime makes while starting) end here. */
+    if (r == NULL || !gs_is_driver_name(name) || gs_depth > 0)
         return r;
     if (!atomic_load_explicit(&gs_ready, memory_order_acquire)) {
         if (atomic_load(&init_state) == 1 && !in_init) {
