@@ -27,11 +27,13 @@ jget() { grep -o "\"$2\":[0-9]*" "$1" 2>/dev/null | head -1 | cut -d: -f2; }
 
 note "device: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
 if [[ " $PARTS " == *" check "* ]]; then
-    make -j8 check >"$OUT/check.log" 2>&1; rc=$?
+    # A hang must not eat the whole device call: the logs still come back.
+    timeout "${CHECK_TIMEOUT:-480}" make -j8 check >"$OUT/check.log" 2>&1; rc=$?
     cp test-suite.log "$OUT/" 2>/dev/null
     note "make check: rc=$rc $(grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR)' "$OUT/check.log" | tr -s ' ' | tr '\n' ' ')"
     grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):' "$OUT/check.log" | sort | uniq -c | awk '{print "  " $0}' >>"$summary"
     for t in tests/gpu/*.log; do note "  $t: $(tail -3 "$t" | tr '\n' ';' | cut -c1-400)"; done
+    for t in tests/gpu/*.log; do cp "$t" "$OUT/gpu.$(basename "$t")"; done
 fi
 # rounds TAG MODES...: runs every mode once per round, ROUNDS rounds,
 # interleaved (so drift hits all modes alike); prints per mode the median
