@@ -47,7 +47,10 @@ def nccl_worker(rank):
         dist.all_reduce(x)  # NCCL's kernel inside the step: never graphed
         x = x * 0.5
         total += float(x.sum())
-    print(f"nccl rank={rank} checksum={total:.6e}", flush=True)
+    # One write per line: both processes share the pipe, and print() may
+    # write the text and its newline separately, interleaving the lines.
+    sys.stdout.flush()
+    os.write(1, f"nccl rank={rank} checksum={total:.6e}\n".encode())
     dist.destroy_process_group()
 
 
