@@ -149,7 +149,16 @@ typedef struct {
     CUgraph graph;
     CUgraphExec exec;
     unsigned first, count;
+    unsigned frees_seen;    /* gs_frees when its copy nodes were last set */
 } gs_chunk_t;
+
+/* Counts the program's calls that free or unmap memory. A memcpy node with
+ * a host side keeps the allocations of its operands, and if one of them is
+ * freed and allocated again at the same address (as the driver does for a
+ * buffer of the same size), launching the graph crashes the driver (SIGSEGV
+ * in cuGraphLaunch, measured on an H100 with driver 580): such nodes are set
+ * again, unchanged, before their chunk's next launch, which cures it. */
+extern GS_HIDDEN unsigned gs_frees;
 
 typedef struct gs_template {
     uint64_t hash;

@@ -31,6 +31,21 @@
 
 pthread_mutex_t gs_eng_lock = PTHREAD_MUTEX_INITIALIZER;
 bool gs_eng_disabled;
+unsigned gs_frees; /* under gs_eng_lock */
+
+/* Whether call `id` frees, unmaps or unregisters memory (see gs_frees). */
+static bool frees_memory(gs_fn_id_t id)
+{
+    switch (id) {
+    case GS_ID_cuMemFree: case GS_ID_cuMemFree_v2: case GS_ID_cuMemFreeHost:
+    case GS_ID_cuMemFreeAsync: case GS_ID_cuMemFreeAsync_ptsz:
+    case GS_ID_cuMemHostUnregister: case GS_ID_cuMemUnmap: case GS_ID_cuMemRelease:
+    case GS_ID_cuMemAddressFree: case GS_ID_cuMemPoolTrimTo: case GS_ID_cuMemPoolDestroy:
+        return true;
+    default:
+        return false;
+    }
+}
 static atomic_int captures;  /* program captures in progress */
 static gs_stream_t *holder;  /* the one stream holding ops, if any */
 static unsigned failures;
@@ -679,6 +694,7 @@ void gs_eng_barrier_stream(gs_fn_id_t id, CUstream s)
         return;
     pthread_mutex_lock(&gs_eng_lock);
     settle_holder(NULL, GS_CTR_div_barrier);
+    gs_frees += frees_memory(id);
     bool pt;
     gs_stream_t *st = gs_stream_find(gs_stream_key(id, s, &pt));
     if (st != NULL)
@@ -701,6 +717,7 @@ void gs_eng_barrier_all(gs_fn_id_t id)
         return;
     pthread_mutex_lock(&gs_eng_lock);
     settle_holder(NULL, GS_CTR_div_barrier);
+    gs_frees += frees_memory(id);
     gs_for_each_stream(close_step);
     if (id == GS_ID_cuModuleUnload || id == GS_ID_cuLibraryUnload) {
         /* Kernels of the module die with it, and a later module may reuse

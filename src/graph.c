@@ -251,6 +251,7 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
     for (unsigned c = 0; c < t->nchunks; c++) {
         gs_chunk_t *ch = &t->chunks[c];
         ch->first = c * per;
+        ch->frees_seen = gs_frees;
         ch->count = t->len - ch->first < per ? t->len - ch->first : per;
         if ((r = build_chunk(t, ch, recs, arena, &at, s, &what)) != CUDA_SUCCESS)
             goto fail;
@@ -279,7 +280,8 @@ fail:
 /* Patches node nd of executable graph `exec` to match rec; returns the
  * driver's answer (success when nothing needed patching). */
 static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
-                      const gs_rec_t *rec, const uint8_t *arena, bool *patched)
+                      const gs_rec_t *rec, const uint8_t *arena, bool refresh,
+                      bool *patched)
 {
     const uint8_t *data = arena + rec->data;
     *patched = false;
@@ -305,13 +307,14 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
         /* Staging is refilled every time; only the destination may move
          * (the size is part of the signature). */
         memcpy(nd->staging, data, rec->u.c.n);
-        if (nd->dst == rec->u.c.dst)
+        if (nd->dst == rec->u.c.dst && !refresh)
             return CUDA_SUCCESS;
         break;
     case GS_OP_DTOH:
     case GS_OP_DTOD:
         if (nd->dst == rec->u.c.dst && nd->src == rec->u.c.src &&
-            nd->hdst == rec->u.c.hdst && nd->n == rec->u.c.n)
+            nd->hdst == rec->u.c.hdst && nd->n == rec->u.c.n &&
+            (!refresh || rec->kind == GS_OP_DTOD))
             return CUDA_SUCCESS;
         break;
     case GS_OP_MEMSET: {
@@ -367,9 +370,11 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         }
     }
     unsigned long long patched = 0;
+    bool refresh = ch->frees_seen != gs_frees;
     for (unsigned i = ch->first; i < ch->first + ch->count; i++) {
         bool p;
-        if ((r = patch(t, ch->exec, &t->nodes[i], &recs[i], arena, &p)) != CUDA_SUCCESS) {
+        if ((r = patch(t, ch->exec, &t->nodes[i], &recs[i], arena, refresh, &p)) !=
+            CUDA_SUCCESS) {
             gs_eng_failure(GS_CTR_fb_patch, recs[i].kind == GS_OP_KERNEL
                                ? "cuGraphExecKernelNodeSetParams"
                                : recs[i].kind == GS_OP_MEMSET
@@ -380,6 +385,7 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         }
         patched += p;
     }
+    t->chunks[c].frees_seen = gs_frees;
     if ((r = GS_CALL(cuGraphLaunch, ch->exec, s)) != CUDA_SUCCESS) {
         gs_eng_failure(GS_CTR_fb_launch, "cuGraphLaunch", r);
         t->failed = true;

@@ -227,9 +227,9 @@ static void launch_step(int changing, int extra_op)
     assert_int_equal(cuStreamSynchronize(s), CUDA_SUCCESS);
 }
 
-static void test_replay(void **state)
+/* The fake driver of the replay tests; graph calls not faked succeed. */
+static void replay_fakes(void)
 {
-    (void)state;
     memset(gs_real_fn, 0, sizeof gs_real_fn);
     gs_real_fn[GS_ID_cuLaunchKernel] = (void *)r_launch;
     gs_real_fn[GS_ID_cuFuncGetParamInfo] = (void *)r_param_info;
@@ -242,7 +242,7 @@ static void test_replay(void **state)
     gs_real_fn[GS_ID_cuGraphUpload] = (void *)r_upload;
     gs_real_fn[GS_ID_cuGraphLaunch] = (void *)r_graph_launch;
     gs_real_fn[GS_ID_cuGraphExecKernelNodeSetParams_v2] = (void *)r_set_params;
-    /* Present but never reached in this test. */
+    /* Present; the tests that reach them fake them after this. */
     gs_fn_id_t others[] = {GS_ID_cuGraphAddMemcpyNode, GS_ID_cuGraphAddMemsetNode,
                            GS_ID_cuGraphKernelNodeSetAttribute,
                            GS_ID_cuGraphExecMemcpyNodeSetParams,
@@ -252,6 +252,12 @@ static void test_replay(void **state)
                            GS_ID_cuEventDestroy_v2, GS_ID_cuPointerGetAttribute};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
         gs_real_fn[others[i]] = (void *)r_any;
+}
+
+static void test_replay(void **state)
+{
+    (void)state;
+    replay_fakes();
     gs_opt.mode = GS_MODE_REPLAY;
     gs_opt.warmup = 3;
     gs_eng_setup();
@@ -291,6 +297,82 @@ static void test_replay(void **state)
     gs_opt.mode = GS_MODE_PASSTHROUGH;
 }
 
+/* After the program frees memory, the graph's device-to-host nodes are set
+ * again (unchanged) before the next launch, once: the driver keeps the
+ * allocations of such nodes and crashes launching them if one was freed and
+ * allocated again at the same address. Kernel nodes are left alone. */
+static int copy_nodes_set;
+static CUresult r_add_copy(CUgraphNode *n, CUgraph g, const CUgraphNode *d, size_t nd,
+                           const CUDA_MEMCPY3D *p, CUcontext c)
+{
+    (void)g, (void)d, (void)c;
+    if (nd != (graph_nodes > 0) || p->dstMemoryType != CU_MEMORYTYPE_HOST)
+        return CUDA_ERROR_INVALID_VALUE;
+    *n = (CUgraphNode)(uintptr_t)(0x100 + graph_nodes++);
+    return CUDA_SUCCESS;
+}
+static CUresult r_set_copy(CUgraphExec e, CUgraphNode n, const CUDA_MEMCPY3D *p, CUcontext c)
+{
+    (void)e, (void)n, (void)p, (void)c;
+    copy_nodes_set++;
+    return CUDA_SUCCESS;
+}
+static CUresult r_dtoh(void *dst, CUdeviceptr src, size_t n, CUstream s)
+{
+    (void)dst, (void)src, (void)n, (void)s;
+    eager_launches++;
+    return CUDA_SUCCESS;
+}
+static CUresult r_ptr_host(void *data, CUpointer_attribute a, CUdeviceptr p)
+{
+    (void)a, (void)p;
+    *(unsigned *)data = CU_MEMORYTYPE_HOST;
+    return CUDA_SUCCESS;
+}
+
+static void copy_step(void)
+{
+    static float pinned[4];
+    CUdeviceptr buf = 0x1000;
+    int v = 1;
+    void *a[] = {&buf, &v};
+    CUstream s = (CUstream)0x6000;
+    assert_int_equal(cuLaunchKernel((CUfunction)0x42, 1, 1, 1, 32, 1, 1, 0, s, a, NULL),
+                     CUDA_SUCCESS);
+    assert_int_equal(cuMemcpyDtoHAsync_v2(pinned, buf, sizeof pinned, s), CUDA_SUCCESS);
+    assert_int_equal(cuStreamSynchronize(s), CUDA_SUCCESS);
+}
+
+static void test_copy_nodes_set_again_after_free(void **state)
+{
+    (void)state;
+    replay_fakes();
+    gs_real_fn[GS_ID_cuMemcpyDtoHAsync_v2] = (void *)r_dtoh;
+    gs_real_fn[GS_ID_cuPointerGetAttribute] = (void *)r_ptr_host;
+    gs_real_fn[GS_ID_cuGraphAddMemcpyNode] = (void *)r_add_copy;
+    gs_real_fn[GS_ID_cuGraphExecMemcpyNodeSetParams] = (void *)r_set_copy;
+    gs_real_fn[GS_ID_cuMemFree_v2] = (void *)r_any;
+    gs_opt.mode = GS_MODE_REPLAY;
+    gs_opt.warmup = 3;
+    gs_eng_setup();
+    graph_nodes = graph_launches = set_params = 0;
+    for (int i = 0; i < 3; i++)
+        copy_step();
+    assert_int_equal(graph_nodes, 2);
+    copy_step();
+    copy_step();
+    assert_int_equal(graph_launches, 2);
+    assert_int_equal(copy_nodes_set, 0);
+    assert_int_equal(cuMemFree_v2(0x9000), CUDA_SUCCESS);
+    copy_step();
+    assert_int_equal(copy_nodes_set, 1); /* the copy node, unchanged, set again */
+    assert_int_equal(set_params, 0);     /* not the kernel node */
+    copy_step();
+    assert_int_equal(copy_nodes_set, 1); /* once per free */
+    assert_int_equal(graph_launches, 4);
+    gs_opt.mode = GS_MODE_PASSTHROUGH;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_memset_args),
         cmocka_unit_test(test_missing_function),
         cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_copy_nodes_set_again_after_free),
     };
     return cmocka_run_group_tests_name("engine", tests, setup, NULL);
 }
