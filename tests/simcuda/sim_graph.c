@@ -12,6 +12,7 @@
  *
  * Stream capture, which builds graphs out of stream work, lives in
  * sim_capture.c. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -235,9 +236,37 @@ static CUresult copy_op(const CUDA_MEMCPY3D *p, CUcontext ctx, sim_op_t *op)
     CUresult r = sim_ctx_arg(ctx, &c);
     if (r == CUDA_SUCCESS)
         r = sim_copy_from_3d(p, &op->u.c.c);
-    if (r == CUDA_SUCCESS)
+    if (r == CUDA_SUCCESS) {
+        const sim_copy_t *cp = &op->u.c.c;
         op->kind = SIM_OP_COPY;
+        op->u.c.ids[0] = sim_mem_id(cp->src_dev ? cp->src_d : (CUdeviceptr)(uintptr_t)cp->src_h);
+        op->u.c.ids[1] = sim_mem_id(cp->dst_dev ? cp->dst_d : (CUdeviceptr)(uintptr_t)cp->dst_h);
+    }
     return r;
+}
+
+/* The real driver (580, H100; measured) keeps the allocations of a memcpy
+ * node that has a host side when the node is made or set. If either operand
+ * is freed and allocated again, at the same address as it usually is, a
+ * launch of the graph dereferences the freed allocation and crashes (SIGSEGV
+ * in cuGraphLaunch); setting the node's parameters again, even unchanged,
+ * cures it. Device-to-device copy, memset and kernel nodes do not crash.
+ * simcuda crashes too, with a message, so such a bug cannot pass here. */
+static void check_operands(const sim_op_t *op, size_t node)
+{
+    const sim_copy_t *c = &op->u.c.c;
+    if (op->kind != SIM_OP_COPY || (c->src_dev && c->dst_dev))
+        return;
+    static const char *const side[2] = {"source", "destination"};
+    const CUdeviceptr at[2] = {c->src_dev ? c->src_d : (CUdeviceptr)(uintptr_t)c->src_h,
+                               c->dst_dev ? c->dst_d : (CUdeviceptr)(uintptr_t)c->dst_h};
+    for (int i = 0; i < 2; i++)
+        if (op->u.c.ids[i] != 0 && sim_mem_id(at[i]) != op->u.c.ids[i]) {
+            fprintf(stderr, "simcuda: cuGraphLaunch: node %zu, a memcpy with a host side: its %s "
+                            "0x%llx was freed since the node was set; the real driver crashes here\n",
+                    node, side[i], (unsigned long long)at[i]);
+            abort();
+        }
 }
 
 SIM_API(cuGraphAddMemcpyNode, (CUgraphNode *ph, CUgraph g, const CUgraphNode *deps, size_t n,
@@ -494,6 +523,7 @@ static CUresult graph_launch(CUgraphExec h, CUstream hs, int ptsz)
         sim_op_t op;
         if (e->ops[i].kind == SIM_OP_EMPTY)
             continue;
+        check_operands(&e->ops[i], i);
         if (sim_op_clone(&op, &e->ops[i]))
             return CUDA_ERROR_OUT_OF_MEMORY;
         r = sim_submit(s, &op, 1);

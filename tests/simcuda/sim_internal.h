@@ -176,6 +176,7 @@ uint64_t sim_fnv(uint64_t h, const void *p, size_t n);
 
 unsigned char *sim_dev_host(CUdeviceptr p, size_t bytes);
 int sim_dev_owned(CUdeviceptr p);
+unsigned long long sim_mem_id(CUdeviceptr p);
 int sim_host_pinned(const void *p, size_t bytes);
 void sim_exec_free(CUdeviceptr p);
 void sim_mem_ctx_gone(sim_ctx_t *ctx);
@@ -240,6 +241,8 @@ typedef struct sim_op {
         struct {
             sim_copy_t c;
             unsigned char *snap; /* pageable source copied at the call */
+            unsigned long long ids[2]; /* graph nodes: source and destination
+                                          allocations (sim_mem_id) when set */
         } c;
         struct {
             CUdeviceptr dst;

@@ -4,10 +4,15 @@
  *
  * Device memory is backed by calloc'd host buffers, but the CUdeviceptr
  * values handed out lie in a non-canonical address range (never mapped, so a
- * host dereference faults) and are never reused, with a gap after every
- * allocation, so a stale pointer or an overrun is detected instead of
- * silently hitting a neighbour. Allocations live in an array sorted by
- * address (new ones always go at the end) searched by bisection. */
+ * host dereference faults), with a gap after every allocation, so an overrun
+ * is detected instead of silently hitting a neighbour. A freed address is
+ * handed out again only to an allocation of the same size, last freed first,
+ * as the real driver does (measured on an H100): a program that frees and
+ * reallocates a buffer gets the same address back, and whatever remembered
+ * the old allocation by its address (a graph's memcpy node) must cope.
+ * Every allocation, device or page-locked, has an id never reused, which
+ * tells such a reincarnation from the original. Allocations live in an array
+ * sorted by address, searched by bisection. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +35,7 @@ typedef struct pinned {
     size_t size;
     unsigned flags;
     int registered; /* cuMemHostRegister rather than cuMemAllocHost */
+    unsigned long long id;
 } pinned_t;
 
 static alloc_t *allocs;
@@ -39,6 +45,19 @@ static size_t npins, cappins;
 static CUdeviceptr next_dev = SIM_DEV_BASE;
 static size_t used_bytes;
 static unsigned long long next_buffer_id = 1;
+
+/* Freed ranges, for reuse by an allocation of the same span. */
+#define SIM_HOLES 64
+static struct {
+    CUdeviceptr base;
+    size_t span;
+} holes[SIM_HOLES];
+static size_t nholes;
+
+static size_t span_of(size_t bytes)
+{
+    return (bytes + SIM_DEV_ALIGN - 1) / SIM_DEV_ALIGN * SIM_DEV_ALIGN + SIM_DEV_ALIGN;
+}
 
 /* ----------------------------------------------------------------- lookup */
 
@@ -100,6 +119,16 @@ int sim_dev_owned(CUdeviceptr p)
     return find_alloc(p) != NULL;
 }
 
+/* Which allocation, device or page-locked host, holds p now: its id, or 0. */
+unsigned long long sim_mem_id(CUdeviceptr p)
+{
+    alloc_t *a = find_alloc(p);
+    if (a)
+        return a->id;
+    pinned_t *q = find_pinned((const void *)(uintptr_t)p);
+    return q ? q->id : 0;
+}
+
 /* ------------------------------------------------------------ device memory */
 
 static CUresult dev_alloc(sim_ctx_t *ctx, CUdeviceptr *dptr, size_t bytes)
@@ -120,13 +149,35 @@ static CUresult dev_alloc(sim_ctx_t *ctx, CUdeviceptr *dptr, size_t bytes)
     unsigned char *host = calloc(1, bytes);
     if (!host)
         return sim_err(CUDA_ERROR_OUT_OF_MEMORY, "host backing of %zu bytes", bytes);
-    alloc_t *a = &allocs[nallocs++];
-    a->base = next_dev;
+    size_t span = span_of(bytes);
+    CUdeviceptr base = 0;
+    for (size_t h = nholes; h-- > 0;)
+        if (holes[h].span == span) {
+            base = holes[h].base;
+            memmove(&holes[h], &holes[h + 1], (nholes - h - 1) * sizeof holes[0]);
+            nholes--;
+            break;
+        }
+    if (base == 0) {
+        base = next_dev;
+        next_dev += span;
+    }
+    size_t at = 0, hi = nallocs;
+    while (at < hi) {
+        size_t mid = (at + hi) / 2;
+        if (allocs[mid].base < base)
+            at = mid + 1;
+        else
+            hi = mid;
+    }
+    memmove(&allocs[at + 1], &allocs[at], (nallocs - at) * sizeof *allocs);
+    nallocs++;
+    alloc_t *a = &allocs[at];
+    a->base = base;
     a->size = bytes;
     a->host = host;
     a->ctx = ctx;
     a->id = next_buffer_id++;
-    next_dev += (bytes + SIM_DEV_ALIGN - 1) / SIM_DEV_ALIGN * SIM_DEV_ALIGN + SIM_DEV_ALIGN;
     used_bytes += bytes;
     *dptr = a->base;
     return CUDA_SUCCESS;
@@ -134,6 +185,13 @@ static CUresult dev_alloc(sim_ctx_t *ctx, CUdeviceptr *dptr, size_t bytes)
 
 static void drop_alloc(alloc_t *a)
 {
+    if (nholes == SIM_HOLES) { /* forget the oldest */
+        memmove(&holes[0], &holes[1], (SIM_HOLES - 1) * sizeof holes[0]);
+        nholes--;
+    }
+    holes[nholes].base = a->base;
+    holes[nholes].span = span_of(a->size);
+    nholes++;
     used_bytes -= a->size;
     free(a->host);
     size_t i = (size_t)(a - allocs);
@@ -287,7 +345,7 @@ static CUresult pin_insert(unsigned char *p, size_t size, unsigned flags, int re
     while (i < npins && pins[i].p < p)
         i++;
     memmove(&pins[i + 1], &pins[i], (npins - i) * sizeof *pins);
-    pins[i] = (pinned_t){ p, size, flags, registered };
+    pins[i] = (pinned_t){ p, size, flags, registered, next_buffer_id++ };
     npins++;
     return CUDA_SUCCESS;
 }

@@ -229,6 +229,55 @@ static void test_graph_api(void **state)
     OK(cuStreamDestroy(s));
 }
 
+/* A buffer freed and allocated again with the same size comes back at the
+ * same address, as on the real driver; a memcpy node with a host side whose
+ * operand went through that crashes the launch (as the real driver does),
+ * unless the node was set again. The crash runs in a child. */
+static int child_freed_operand(void)
+{
+    CUstream s;
+    CUgraph g;
+    CUgraphNode nc;
+    CUgraphExec ex;
+    float *pin;
+    CUdeviceptr y;
+    if (cuInit(0) || cuDevicePrimaryCtxRetain(&primary, 0) || cuCtxSetCurrent(primary) ||
+        cuStreamCreate(&s, 0) || cuMemAlloc(&y, 64) || cuMemAllocHost((void **)&pin, 64))
+        return 2;
+    CUDA_MEMCPY3D cp;
+    memset(&cp, 0, sizeof cp);
+    cp.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+    cp.srcDevice = y;
+    cp.dstMemoryType = CU_MEMORYTYPE_HOST;
+    cp.dstHost = pin;
+    cp.WidthInBytes = 64;
+    cp.Height = cp.Depth = 1;
+    if (cuGraphCreate(&g, 0) || cuGraphAddMemcpyNode(&nc, g, NULL, 0, &cp, primary) ||
+        cuGraphInstantiateWithFlags(&ex, g, 0) || cuGraphLaunch(ex, s) || cuStreamSynchronize(s))
+        return 3;
+    CUdeviceptr old = y;
+    if (cuMemFree(y) || cuMemAlloc(&y, 64) || y != old)
+        return 4;
+    if (getenv("SIM_TEST_SET_AGAIN") && cuGraphExecMemcpyNodeSetParams(ex, nc, &cp, primary))
+        return 5;
+    return cuGraphLaunch(ex, s) || cuStreamSynchronize(s) ? 6 : 0;
+}
+
+static void test_freed_operand(void **state)
+{
+    (void)state;
+    CUdeviceptr a = dalloc(1000), b;
+    OK(cuMemFree(a));
+    OK(cuMemAlloc(&b, 1000));
+    assert_true(b == a); /* same size: the same address again */
+    OK(cuMemFree(b));
+    OK(cuMemAlloc(&b, 5000));
+    assert_true(b != a);
+    OK(cuMemFree(b));
+    assert_int_equal(run_child("--child-freed", NULL, NULL), 128); /* killed (abort) */
+    assert_int_equal(run_child("--child-freed", "SIM_TEST_SET_AGAIN=1", NULL), 0);
+}
+
 /* ------------------------------------------------------- cuGetProcAddress */
 
 static void *gpa(const char *sym, int ver, cuuint64_t flags, CUdriverProcAddressQueryResult *st)
@@ -472,11 +521,14 @@ int main(int argc, char **argv)
             return child_fail();
         if (!strcmp(argv[1], "--child-trace"))
             return child_trace();
+        if (!strcmp(argv[1], "--child-freed"))
+            return child_freed_operand();
         return 99;
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capture),
         cmocka_unit_test(test_graph_api),
+        cmocka_unit_test(test_freed_operand),
         cmocka_unit_test(test_get_proc_address),
         cmocka_unit_test(test_fail_injection),
         cmocka_unit_test(test_calls),
