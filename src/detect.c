@@ -172,6 +172,10 @@ static void evict_lru(void)
 static gs_template_t *form(gs_stream_t *st, const gs_rec_t *recs, unsigned len,
                            uint64_t hash, bool periodic)
 {
+    /* cuCtxGetCurrent failed at the step's start (logged there): copy and
+     * memset nodes could not name their context, so the step stays eager. */
+    if (st->ctx == NULL)
+        return NULL;
     size_t bytes = 0;
     for (unsigned i = 0; i < len; i++)
         bytes += (recs[i].len + 7u) & ~7u;

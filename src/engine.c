@@ -352,8 +352,14 @@ static rec_outcome_t begin_op(gs_fn_id_t id, CUstream s, size_t bytes,
 /* Commits the record at st->n and decides about it. */
 static bool commit_op(gs_stream_t *st, gs_rec_t *r)
 {
-    if (st->n == 0)
-        (void)GS_CALL(cuCtxGetCurrent, &st->ctx);
+    if (st->n == 0) {
+        CUresult q = GS_CALL(cuCtxGetCurrent, &st->ctx);
+        if (q != CUDA_SUCCESS) {
+            st->ctx = NULL;
+            GS_LOG_ONCE(GS_LOG_WARN, "cuCtxGetCurrent failed (CUresult %d); steps that "
+                        "begin without a known context run eagerly", (int)q);
+        }
+    }
     st->used = r->data + r->len;
     st->hash = gs_mix(st->hash, r->sig);
     unsigned idx = st->n++;

@@ -96,6 +96,16 @@ bool gs_deny_match(const char *name)
 
 static gs_func_t *funcs;
 
+/* A kernel without a name cannot be checked against the deny list (NCCL's
+ * kernels must never be graphed), so it runs eagerly. */
+static void name_failed(bool as_kernel, CUresult r)
+{
+    if (r != CUDA_ERROR_INVALID_VALUE && r != CUDA_ERROR_INVALID_HANDLE)
+        GS_LOG_ONCE(GS_LOG_WARN, "%s failed (CUresult %d); kernels without a known "
+                    "name run eagerly", as_kernel ? "cuKernelGetName" : "cuFuncGetName",
+                    (int)r);
+}
+
 static bool query_layout(gs_func_t *fn, bool as_kernel)
 {
     uint32_t off[GS_MAX_PARAMS], size[GS_MAX_PARAMS];
@@ -105,6 +115,11 @@ static bool query_layout(gs_func_t *fn, bool as_kernel)
         CUresult r = as_kernel
                          ? GS_CALL(cuKernelGetParamInfo, (CUkernel)fn->key, n, &o, &s)
                          : GS_CALL(cuFuncGetParamInfo, (CUfunction)fn->key, n, &o, &s);
+        if (r != CUDA_SUCCESS && r != CUDA_ERROR_INVALID_VALUE &&
+            r != CUDA_ERROR_INVALID_HANDLE) /* not the answers that mean "no" */
+            GS_LOG_ONCE(GS_LOG_WARN, "%s failed (CUresult %d); kernels whose parameter "
+                        "layout is unknown run eagerly",
+                        as_kernel ? "cuKernelGetParamInfo" : "cuFuncGetParamInfo", (int)r);
         if (r == CUDA_ERROR_INVALID_VALUE && n > 0)
             break; /* past the last parameter */
         if (r == CUDA_ERROR_INVALID_VALUE && n == 0) {
@@ -113,8 +128,10 @@ static bool query_layout(gs_func_t *fn, bool as_kernel)
             const char *nm = NULL;
             CUresult q = as_kernel ? GS_CALL(cuKernelGetName, &nm, (CUkernel)fn->key)
                                    : GS_CALL(cuFuncGetName, &nm, (CUfunction)fn->key);
-            if (q != CUDA_SUCCESS)
+            if (q != CUDA_SUCCESS) {
+                name_failed(as_kernel, q);
                 return false;
+            }
             break;
         }
         if (r != CUDA_SUCCESS || n == GS_MAX_PARAMS)
@@ -154,14 +171,19 @@ gs_func_t *gs_func_get(CUfunction f)
         ok = query_layout(fn, true);
     }
     const char *nm = NULL;
-    if (ok)
-        (void)(fn->is_kernel ? GS_CALL(cuKernelGetName, &nm, (CUkernel)f)
-                             : GS_CALL(cuFuncGetName, &nm, f));
+    if (ok) {
+        CUresult q = fn->is_kernel ? GS_CALL(cuKernelGetName, &nm, (CUkernel)f)
+                                   : GS_CALL(cuFuncGetName, &nm, f);
+        if (q != CUDA_SUCCESS) {
+            name_failed(fn->is_kernel, q);
+            nm = NULL;
+        }
+    }
     fn->name = strdup(nm ? nm : "?");
     gs_mem_account((long long)(sizeof *fn + 2 * fn->nparams * sizeof *fn->off +
                                (fn->name ? strlen(fn->name) + 1 : 0)), 0);
     fn->denied = nm != NULL && gs_deny_match(nm);
-    fn->unusable = !ok || fn->denied || fn->name == NULL;
+    fn->unusable = !ok || nm == NULL || fn->denied || fn->name == NULL;
     if (!ok)
         GS_LOG_ONCE(GS_LOG_INFO, "a kernel's parameter layout is unavailable; "
                     "its launches are passed through (further such kernels are "
@@ -213,7 +235,10 @@ int gs_ptr_kind(const void *p)
                                                 (CUdeviceptr)(uintptr_t)p);
     int kind = r == CUDA_SUCCESS ? (type == CU_MEMORYTYPE_DEVICE ? 1
                                     : type == CU_MEMORYTYPE_HOST ? 2 : -1)
-               : r == CUDA_ERROR_INVALID_VALUE ? 0 : -1;
+               : r == CUDA_ERROR_INVALID_VALUE ? 0 : -1; /* INVALID_VALUE: pageable */
+    if (r != CUDA_SUCCESS && r != CUDA_ERROR_INVALID_VALUE)
+        GS_LOG_ONCE(GS_LOG_WARN, "cuPointerGetAttribute failed (CUresult %d); copies "
+                    "with memory of unknown kind run eagerly", (int)r);
     ptr_cache[slot].p = p;
     ptr_cache[slot].kind = kind;
     return kind;

@@ -11,7 +11,8 @@
  * Each program allocates a few buffers and streams, makes a random step of
  * 2..14 ops (kernels with random arguments and grids, host-to-device copies
  * from pageable and page-locked memory, device-to-host into page-locked
- * memory, device-to-device copies, memsets of 8/16/32 bits, cuMemcpyAsync)
+ * memory, device-to-device copies, memsets of 8/16/32 bits, cuMemcpyAsync;
+ * cuLaunchKernelEx with and without a launch attribute)
  * and repeats it 3..24 times; every repetition may be perturbed: changed
  * arguments or grids, an inserted or removed kernel, a barrier in the middle
  * (stream query or synchronisation, context synchronisation, event record and
@@ -122,9 +123,14 @@ static void issue(const op_t *o, CUstream s)
     case K_AFFINE: {
         sim_affine_t af = {.scale = 0.5f, .bias = o->v};
         void *p[] = {&a, &b, &af, &n};
+        /* With an odd grid, a launch attribute too (the graph node then
+         * needs cuGraphKernelNodeSetAttribute); decided without the random
+         * stream, so every seed stays the program it was. */
+        CUlaunchAttribute prio = {.id = CU_LAUNCH_ATTRIBUTE_PRIORITY};
         CUlaunchConfig cfg = {.gridDimX = o->grid, .gridDimY = 1, .gridDimZ = 1,
                               .blockDimX = o->block, .blockDimY = 1, .blockDimZ = 1,
-                              .hStream = s};
+                              .hStream = s, .attrs = o->grid % 2 ? &prio : NULL,
+                              .numAttrs = o->grid % 2};
         CK(cuLaunchKernelEx(&cfg, kaffine, p, NULL));
         break;
     }

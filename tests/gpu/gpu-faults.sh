@@ -10,7 +10,7 @@ ptx=$top_builddir/tests/gpu/fuzz_kernels.ptx
 gpu_need gpu-faults "$prog" "$ptx"
 pre=$(shim_preload)
 "$prog" --module="$ptx" --first=1 --count=100 >"$tmp/plain" || { echo "FAIL: without the shim"; exit 1; }
-for site in cuFuncGetParamInfo cuPointerGetAttribute cuCtxGetCurrent cuMemHostAlloc \
+for site in cuFuncGetParamInfo cuFuncGetName cuPointerGetAttribute cuCtxGetCurrent cuMemHostAlloc \
         cuGraphCreate cuGraphAddKernelNode_v2 cuGraphKernelNodeSetAttribute cuGraphAddMemcpyNode \
         cuGraphAddMemsetNode cuGraphInstantiateWithFlags cuGraphUpload cuEventCreate \
         cuGraphExecKernelNodeSetParams_v2 cuGraphExecMemcpyNodeSetParams \
@@ -18,7 +18,9 @@ for site in cuFuncGetParamInfo cuPointerGetAttribute cuCtxGetCurrent cuMemHostAl
     env LD_PRELOAD="$pre" GRAPHSHIM_TEST_FAIL="$site@2" "$prog" --module="$ptx" --first=1 \
         --count=100 >"$tmp/shim" 2>"$tmp/err" || { echo "FAIL: $site: the program failed"; exit 1; }
     cmp -s "$tmp/plain" "$tmp/shim" || { echo "FAIL: $site: results differ"; exit 1; }
-    echo "gpu-faults: $site failing: same results ($(grep -c 'failed (CUresult' "$tmp/err") cause logged)"
+    n=$(grep -c "${site%_v2} failed (CUresult" "$tmp/err")
+    [ "$n" = 1 ] || { echo "FAIL: $site: its failure logged $n times, not once:"; cat "$tmp/err"; exit 1; }
+    echo "gpu-faults: $site failing: same results, the cause logged once"
 done
 env LD_PRELOAD="$pre" GRAPHSHIM_TEST_FAIL="cuGraphLaunch@1x0" "$prog" --module="$ptx" --first=1 \
     --count=100 >"$tmp/shim" 2>"$tmp/err" || { echo "FAIL: repeated failures: the program failed"; exit 1; }
