@@ -32,20 +32,6 @@
 pthread_mutex_t gs_eng_lock = PTHREAD_MUTEX_INITIALIZER;
 bool gs_eng_disabled;
 unsigned gs_frees; /* under gs_eng_lock */
-
-/* Whether call `id` frees, unmaps or unregisters memory (see gs_frees). */
-static bool frees_memory(gs_fn_id_t id)
-{
-    switch (id) {
-    case GS_ID_cuMemFree: case GS_ID_cuMemFree_v2: case GS_ID_cuMemFreeHost:
-    case GS_ID_cuMemFreeAsync: case GS_ID_cuMemFreeAsync_ptsz:
-    case GS_ID_cuMemHostUnregister: case GS_ID_cuMemUnmap: case GS_ID_cuMemRelease:
-    case GS_ID_cuMemAddressFree: case GS_ID_cuMemPoolTrimTo: case GS_ID_cuMemPoolDestroy:
-        return true;
-    default:
-        return false;
-    }
-}
 static atomic_int captures;  /* program captures in progress */
 static gs_stream_t *holder;  /* the one stream holding ops, if any */
 static unsigned failures;
@@ -692,6 +678,20 @@ CUresult gs_eng_memset32(gs_fn_id_t id, CUdeviceptr dst, unsigned int v, size_t 
 }
 
 /* ------------------------------------------------------------ barriers */
+
+/* Whether call `id` frees, unmaps or unregisters memory (see gs_frees). */
+static bool frees_memory(gs_fn_id_t id)
+{
+    switch (id) {
+    case GS_ID_cuMemFree: case GS_ID_cuMemFree_v2: case GS_ID_cuMemFreeHost:
+    case GS_ID_cuMemFreeAsync: case GS_ID_cuMemFreeAsync_ptsz:
+    case GS_ID_cuMemHostUnregister: case GS_ID_cuMemUnmap: case GS_ID_cuMemRelease:
+    case GS_ID_cuMemAddressFree: case GS_ID_cuMemPoolTrimTo: case GS_ID_cuMemPoolDestroy:
+        return true;
+    default:
+        return false;
+    }
+}
 
 void gs_eng_barrier_stream(gs_fn_id_t id, CUstream s)
 {

@@ -353,7 +353,7 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
                            const uint8_t *arena, CUstream s, bool *busy)
 {
     CUresult r;
-    const gs_chunk_t *ch = &t->chunks[c];
+    gs_chunk_t *ch = &t->chunks[c];
     *busy = false;
     /* Staging is refilled from the first chunk on: the event recorded after
      * the last chunk launched says whether the previous replay still reads. */
@@ -385,7 +385,7 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         }
         patched += p;
     }
-    t->chunks[c].frees_seen = gs_frees;
+    ch->frees_seen = gs_frees;
     if ((r = GS_CALL(cuGraphLaunch, ch->exec, s)) != CUDA_SUCCESS) {
         gs_eng_failure(GS_CTR_fb_launch, "cuGraphLaunch", r);
         t->failed = true;

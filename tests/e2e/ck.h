@@ -1,6 +1,8 @@
-/* ck.h: CK(call), the check every end-to-end test program puts around its
- * driver calls: on failure it names the call, the line and the CUresult
- * (and ck_context, when a program sets it: a seed, a thread), and exits 1. */
+/* ck.h: what the test programs on the driver API share. CK(call), the check
+ * every end-to-end test program puts around its driver calls: on failure it
+ * names the call, the line and the CUresult (and ck_context, when a program
+ * sets it: a seed, a thread), and exits 1. ck_read_file(path), how the
+ * programs that run on a GPU read the PTX they hand to cuModuleLoadData. */
 #ifndef CK_H
 #define CK_H
 
@@ -18,5 +20,24 @@ static inline void ck_result(int r, const char *what, int line)
     }
 }
 #define CK(call) ck_result((int)(call), #call, __LINE__)
+
+/* The whole file, NUL-terminated (PTX is text); exits 2 if unreadable. */
+static inline char *ck_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL || fseek(f, 0, SEEK_END) != 0) {
+        fprintf(stderr, "cannot read %s\n", path);
+        exit(2);
+    }
+    long n = ftell(f);
+    char *text = n < 0 ? NULL : calloc(1, (size_t)n + 1);
+    rewind(f);
+    if (text == NULL || fread(text, 1, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "cannot read %s\n", path);
+        exit(2);
+    }
+    fclose(f);
+    return text;
+}
 
 #endif

@@ -44,15 +44,8 @@ int main(int argc, char **argv)
             steps = atol(argv[i] + 8);
         else if (strcmp(argv[i], "--mix") == 0)
             mix = 1;
-        else if (strncmp(argv[i], "--module=", 9) == 0) {
-            FILE *f = fopen(argv[i] + 9, "rb");
-            static char text[1 << 16];
-            size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
-            if (f == NULL || n == 0)
-                return 2;
-            fclose(f);
-            image = text;
-        }
+        else if (strncmp(argv[i], "--module=", 9) == 0)
+            image = ck_read_file(argv[i] + 9);
     }
     size_t free0 = 0, total = 0, used1000 = 0;
     CUcontext ctx;

@@ -280,25 +280,6 @@ static void program(unsigned long long seed, bool verbose)
     printf("\n");
 }
 
-/* The whole file, NUL-terminated (PTX is text); exits if unreadable. */
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL || fseek(f, 0, SEEK_END) != 0) {
-        fprintf(stderr, "cannot read %s\n", path);
-        exit(2);
-    }
-    long n = ftell(f);
-    char *text = calloc(1, (size_t)n + 1);
-    rewind(f);
-    if (text == NULL || fread(text, 1, (size_t)n, f) != (size_t)n) {
-        fprintf(stderr, "cannot read %s\n", path);
-        exit(2);
-    }
-    fclose(f);
-    return text;
-}
-
 int main(int argc, char **argv)
 {
     unsigned long long first = 0, count = 100;
@@ -322,7 +303,7 @@ int main(int argc, char **argv)
     CK(cuInit(0));
     CK(cuDevicePrimaryCtxRetain(&ctx, 0));
     CK(cuCtxSetCurrent(ctx));
-    CK(cuModuleLoadData(&mod, module ? read_file(module) : "simcuda"));
+    CK(cuModuleLoadData(&mod, module ? ck_read_file(module) : "simcuda"));
     CK(cuModuleGetFunction(&kfill, mod, "sim_fill"));
     CK(cuModuleGetFunction(&kaxpy, mod, "sim_axpy"));
     CK(cuModuleGetFunction(&kscale, mod, "sim_scale"));

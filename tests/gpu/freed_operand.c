@@ -14,38 +14,13 @@
  *         parameters again, unchanged, first)
  *
  * Prints "KIND MODE same-address=0|1 survived" and exits 0, or dies in the
- * launch; exits 2 on a driver error, 77 without a usable GPU. */
+ * launch; exits 1 on a driver error (CK), 77 without a usable GPU. */
 #include <cuda.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CK(x)                                                                \
-    do {                                                                     \
-        CUresult r_ = (x);                                                   \
-        if (r_ != CUDA_SUCCESS) {                                            \
-            fprintf(stderr, "%s failed: %d\n", #x, (int)r_);                 \
-            exit(2);                                                         \
-        }                                                                    \
-    } while (0)
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL || fseek(f, 0, SEEK_END) != 0) {
-        fprintf(stderr, "cannot read %s\n", path);
-        exit(2);
-    }
-    long n = ftell(f);
-    char *t = calloc(1, (size_t)n + 1);
-    rewind(f);
-    if (t == NULL || fread(t, 1, (size_t)n, f) != (size_t)n) {
-        fprintf(stderr, "cannot read %s\n", path);
-        exit(2);
-    }
-    fclose(f);
-    return t;
-}
+#include "ck.h"
 
 static CUDA_MEMCPY3D copy(CUmemorytype st, CUdeviceptr sd, void *sh, CUmemorytype dt,
                           CUdeviceptr dd, void *dh, size_t n)
@@ -81,7 +56,7 @@ int main(int argc, char **argv)
     CK(cuCtxSetCurrent(ctx));
     CUmodule mod;
     CUfunction fill;
-    CK(cuModuleLoadData(&mod, slurp(argv[3])));
+    CK(cuModuleLoadData(&mod, ck_read_file(argv[3])));
     CK(cuModuleGetFunction(&fill, mod, "sim_fill"));
 
     const size_t n = 1024;

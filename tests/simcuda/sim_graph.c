@@ -229,6 +229,13 @@ SIM_API(cuGraphAddKernelNode, (CUgraphNode *ph, CUgraph g, const CUgraphNode *de
     return add_node(ph, g, deps, n, &op, r);
 }
 
+/* Where one side of a copy lies, host sides as unified addresses. */
+static CUdeviceptr side_addr(const sim_copy_t *c, int dst)
+{
+    return dst ? (c->dst_dev ? c->dst_d : (CUdeviceptr)(uintptr_t)c->dst_h)
+               : (c->src_dev ? c->src_d : (CUdeviceptr)(uintptr_t)c->src_h);
+}
+
 static CUresult copy_op(const CUDA_MEMCPY3D *p, CUcontext ctx, sim_op_t *op)
 {
     sim_ctx_t *c = NULL;
@@ -237,10 +244,9 @@ static CUresult copy_op(const CUDA_MEMCPY3D *p, CUcontext ctx, sim_op_t *op)
     if (r == CUDA_SUCCESS)
         r = sim_copy_from_3d(p, &op->u.c.c);
     if (r == CUDA_SUCCESS) {
-        const sim_copy_t *cp = &op->u.c.c;
         op->kind = SIM_OP_COPY;
-        op->u.c.ids[0] = sim_mem_id(cp->src_dev ? cp->src_d : (CUdeviceptr)(uintptr_t)cp->src_h);
-        op->u.c.ids[1] = sim_mem_id(cp->dst_dev ? cp->dst_d : (CUdeviceptr)(uintptr_t)cp->dst_h);
+        for (int i = 0; i < 2; i++)
+            op->u.c.ids[i] = sim_mem_id(side_addr(&op->u.c.c, i));
     }
     return r;
 }
@@ -258,13 +264,11 @@ static void check_operands(const sim_op_t *op, size_t node)
     if (op->kind != SIM_OP_COPY || (c->src_dev && c->dst_dev))
         return;
     static const char *const side[2] = {"source", "destination"};
-    const CUdeviceptr at[2] = {c->src_dev ? c->src_d : (CUdeviceptr)(uintptr_t)c->src_h,
-                               c->dst_dev ? c->dst_d : (CUdeviceptr)(uintptr_t)c->dst_h};
     for (int i = 0; i < 2; i++)
-        if (op->u.c.ids[i] != 0 && sim_mem_id(at[i]) != op->u.c.ids[i]) {
+        if (op->u.c.ids[i] != 0 && sim_mem_id(side_addr(c, i)) != op->u.c.ids[i]) {
             fprintf(stderr, "simcuda: cuGraphLaunch: node %zu, a memcpy with a host side: its %s "
                             "0x%llx was freed since the node was set; the real driver crashes here\n",
-                    node, side[i], (unsigned long long)at[i]);
+                    node, side[i], (unsigned long long)side_addr(c, i));
             abort();
         }
 }

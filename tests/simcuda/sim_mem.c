@@ -61,7 +61,8 @@ static size_t span_of(size_t bytes)
 
 /* ----------------------------------------------------------------- lookup */
 
-static alloc_t *find_alloc(CUdeviceptr p)
+/* The index of the first allocation that starts above p. */
+static size_t alloc_after(CUdeviceptr p)
 {
     size_t lo = 0, hi = nallocs;
     while (lo < hi) {
@@ -71,6 +72,12 @@ static alloc_t *find_alloc(CUdeviceptr p)
         else
             hi = mid;
     }
+    return lo;
+}
+
+static alloc_t *find_alloc(CUdeviceptr p)
+{
+    size_t lo = alloc_after(p);
     if (lo == 0)
         return NULL;
     alloc_t *a = &allocs[lo - 1];
@@ -162,14 +169,7 @@ static CUresult dev_alloc(sim_ctx_t *ctx, CUdeviceptr *dptr, size_t bytes)
         base = next_dev;
         next_dev += span;
     }
-    size_t at = 0, hi = nallocs;
-    while (at < hi) {
-        size_t mid = (at + hi) / 2;
-        if (allocs[mid].base < base)
-            at = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t at = alloc_after(base); /* base is not in use: no tie */
     memmove(&allocs[at + 1], &allocs[at], (nallocs - at) * sizeof *allocs);
     nallocs++;
     alloc_t *a = &allocs[at];
