@@ -275,6 +275,10 @@ void gs_stats_write_json(int fd);
 /* Forgets every count (in a forked child). */
 void gs_stats_reset(void);
 
+/* --------------------------------------------------------------- diag.c */
+
+#include "diag.h"
+
 /* -------------------------------------------------------------- engine.c */
 
 /* The engine sees every op and barrier (DESIGN.md section 3). */
