@@ -49,9 +49,18 @@ static bool was_unused(uint64_t key, uint64_t hash, unsigned len)
 
 void gs_step_reset(gs_stream_t *st)
 {
+    /* Streams that joined this step have steps of their own again. */
+    for (unsigned k = 1; k < st->nslots; k++) {
+        st->slots[k]->origin = st->slots[k];
+        st->slots[k]->slot = 0;
+    }
+    st->slots[0] = st;
+    st->nslots = 1;
+    st->slots_ordered = 1;
     st->n = 0;
     st->used = 0;
     st->hash = 0;
+    st->gen++;
     st->tainted = false;
     st->issued = 0;
     st->match_start = 0;
@@ -59,6 +68,21 @@ void gs_step_reset(gs_stream_t *st)
     st->ncand = 0;
     st->complete = NULL;
     st->chunks_done = 0;
+    st->cut = GS_BRK_COUNT;
+    st->replayed = false;
+}
+
+/* Whether a stream synchronises with the legacy stream: per-thread streams
+ * do, and streams created without CU_STREAM_NON_BLOCKING. Asked once. */
+static bool is_blocking(const gs_stream_t *st, CUstream handle)
+{
+    if (st->legacy || st->per_thread)
+        return true;
+    unsigned flags = 0;
+    if (gs_real_fn[GS_ID_cuStreamGetFlags] == NULL ||
+        GS_REAL(cuStreamGetFlags)(handle, &flags) != CUDA_SUCCESS)
+        return true; /* unknown: assume it synchronises (the safe answer) */
+    return (flags & CU_STREAM_NON_BLOCKING) == 0;
 }
 
 gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle)
@@ -82,12 +106,13 @@ gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle)
                                GS_ARENA_BYTES), 0);
     st->key = key;
     st->per_thread = per_thread;
+    st->legacy = key == GS_KEY_LEGACY;
     st->owner = per_thread ? gs_thread_index() : 0;
     /* Graphs go where the program's ops went: the legacy stream and the
      * per-thread stream are named by their special handles. */
-    st->handle = key == GS_KEY_LEGACY ? CU_STREAM_LEGACY
-                 : per_thread         ? CU_STREAM_PER_THREAD
-                                      : handle;
+    st->handle = st->legacy ? CU_STREAM_LEGACY : per_thread ? CU_STREAM_PER_THREAD : handle;
+    st->blocking = is_blocking(st, st->handle);
+    st->origin = st;
     gs_step_reset(st);
     HASH_ADD(hh, streams, key, sizeof st->key, st);
     return st;
@@ -114,9 +139,40 @@ void gs_streams_reset(uint64_t key)
     HASH_FIND(hh, streams, &key, sizeof key, st);
     if (st == NULL)
         return;
+    if (st->origin != st)
+        gs_step_reset(st->origin); /* the step it had joined ends */
     gs_step_reset(st);
     st->hist_n = 0;
     st->period = 0;
+    st->pending = NULL;
+}
+
+/* ---------------------------------------------------------------- events */
+
+static gs_event_t *events;
+
+gs_event_t *gs_event_get(CUevent e, bool create)
+{
+    gs_event_t *ev = NULL;
+    HASH_FIND_PTR(events, &e, ev);
+    if (ev != NULL || !create)
+        return ev;
+    if ((ev = calloc(1, sizeof *ev)) == NULL)
+        return NULL;
+    ev->key = e;
+    gs_mem_account((long long)sizeof *ev, 0);
+    HASH_ADD_PTR(events, key, ev);
+    return ev;
+}
+
+void gs_event_forget(CUevent e)
+{
+    gs_event_t *ev = gs_event_get(e, false);
+    if (ev != NULL) {
+        HASH_DEL(events, ev);
+        gs_mem_account(-(long long)sizeof *ev, 0);
+        free(ev);
+    }
 }
 
 /* ------------------------------------------------------------- templates */
@@ -195,12 +251,14 @@ static gs_template_t *form(gs_stream_t *st, const gs_rec_t *recs, unsigned len,
     t->arena_bytes = bytes ? bytes : 8;
     gs_mem_account(template_bytes(t, t->arena_bytes), 0);
     t->stream_key = st->key;
+    t->nslots = st->nslots;
     t->ctx = st->ctx;
     t->periodic = periodic;
     size_t at = 0;
     for (unsigned i = 0; i < len; i++) {
         t->nodes[i].sig = recs[i].sig;
         t->nodes[i].kind = recs[i].kind;
+        t->nodes[i].slot = recs[i].slot;
         t->nodes[i].data = (uint32_t)at;
         t->nodes[i].len = recs[i].len;
         memcpy(t->arena + at, st->arena + recs[i].data, recs[i].len);
@@ -230,6 +288,12 @@ static gs_template_t *form(gs_stream_t *st, const gs_rec_t *recs, unsigned len,
 void gs_step_close(gs_stream_t *st)
 {
     unsigned n = st->n;
+    if (n > 0)
+        gs_diag_step(st->key, n,
+                     st->cut != GS_BRK_COUNT ? GS_STEP_EAGER
+                     : st->replayed          ? GS_STEP_REPLAYED
+                                             : GS_STEP_LEARNING,
+                     st->cut);
     if (n > 0 && !st->tainted && st->period == 0) {
         unsigned seen = 0;
         for (unsigned i = 0; i < st->hist_n; i++)
@@ -251,11 +315,25 @@ void gs_step_close(gs_stream_t *st)
     gs_step_reset(st);
 }
 
+/* Whether a period of the run may become a template: a run that spans
+ * several streams or waits on its own events is not cut into periods (its
+ * waits name records by their place in the whole run). */
+static bool periodic_ok(const gs_stream_t *st)
+{
+    if (st->nslots > 1)
+        return false;
+    for (unsigned i = 0; i < st->n; i++)
+        if (st->recs[i].kind == GS_OP_EVWAIT && st->recs[i].u.e.ref >= 0)
+            return false;
+    return true;
+}
+
 gs_template_t *gs_period_detect(gs_stream_t *st)
 {
     unsigned n = st->n, w = (unsigned)gs_opt.warmup;
     gs_template_t *t = NULL;
-    for (unsigned p = (unsigned)gs_opt.min_ops; p * w <= n && t == NULL; p++) {
+    for (unsigned p = (unsigned)gs_opt.min_ops; p * w <= n && t == NULL && periodic_ok(st);
+         p++) {
         unsigned i = 0;
         while (i < (w - 1) * p && st->recs[n - 1 - i].sig == st->recs[n - 1 - i - p].sig)
             i++;

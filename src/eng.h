@@ -1,16 +1,21 @@
-/* eng.h: private header of the engine (record.c, detect.c, graph.c,
- * engine.c): the records of ops, the per-stream state machine, templates.
+/* eng.h: private header of the engine, grouped by the file that implements
+ * each part: the records of ops (record.c), launch attributes (attrs.c),
+ * streams, steps and templates (detect.c), the DAG of a step (dag.c), graphs
+ * (graph.c), holding and issuing (hold.c), the entry points of ops
+ * (ops.c), barriers (barrier.c) and what they share (engine.c).
  *
- * The model (DESIGN.md section 3): every op is recorded with a snapshot of
- * its arguments; a step is the ops of one stream between two barriers (or
- * one period of a loop that never synchronises); a step whose signature
- * sequence recurs GRAPHSHIM_WARMUP times among the recent steps of its
- * stream becomes a template with an instantiated graph; from then on ops
- * that match a template are held, and when the last one matches, the nodes
- * whose grid or arguments changed are patched and the graph is launched.
+ * The model (DESIGN.md sections 3 and 9): every op is recorded with a
+ * snapshot of its arguments; a step is the ops between two barriers of the
+ * stream where it began (or one period of a loop that never synchronises),
+ * and of the streams that joined it by waiting on an event recorded inside
+ * it; a step whose signature sequence recurs GRAPHSHIM_WARMUP times among the
+ * recent steps of its stream becomes a template with an instantiated graph,
+ * a DAG of the step's ops joined by stream order, programmatic edges (PDL)
+ * and events; from then on ops that match a template are held, and when the
+ * last one matches, the nodes whose arguments changed are patched and the
+ * graph is launched on the stream where the step began.
  *
- * All engine state is guarded by one mutex (gs_eng_lock); forwarding of
- * ops that are not held happens outside it.
+ * All engine state is guarded by one mutex (gs_eng_lock).
  */
 #ifndef GS_ENG_H
 #define GS_ENG_H
@@ -24,9 +29,19 @@
 #define GS_MAX_ATTRS 8       /* launch attributes recorded per op */
 #define GS_HIST 32           /* recent steps remembered per stream */
 #define GS_MAX_CAND 16       /* templates matched at once on a stream */
+#define GS_MAX_SLOTS 8       /* streams one step may span */
 #define GS_KEY_LEGACY 1ull   /* normalised key of the legacy stream */
 
-typedef enum { GS_OP_KERNEL, GS_OP_HTOD, GS_OP_DTOH, GS_OP_DTOD, GS_OP_MEMSET } gs_opkind_t;
+typedef enum {
+    GS_OP_KERNEL,
+    GS_OP_HTOD,
+    GS_OP_DTOH,
+    GS_OP_DTOD,
+    GS_OP_MEMSET,
+    GS_OP_EVREC,  /* the program's cuEventRecord: an event record node */
+    GS_OP_EVWAIT, /* cuStreamWaitEvent: an edge, or an event wait node */
+    GS_OP_HOST    /* cuLaunchHostFunc: a host node */
+} gs_opkind_t;
 
 /* The prototype shared by every entry of each op class (hooks.def), so an
  * op can go back to the driver through the entry point it came by. */
@@ -39,6 +54,10 @@ typedef CUresult (*dtod_fn)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
 typedef CUresult (*memset8_fn)(CUdeviceptr, unsigned char, size_t, CUstream);
 typedef CUresult (*memset16_fn)(CUdeviceptr, unsigned short, size_t, CUstream);
 typedef CUresult (*memset32_fn)(CUdeviceptr, unsigned int, size_t, CUstream);
+typedef CUresult (*evrec_fn)(CUevent, CUstream);
+typedef CUresult (*evrecf_fn)(CUevent, CUstream, unsigned int);
+typedef CUresult (*evwait_fn)(CUstream, CUevent, unsigned int);
+typedef CUresult (*hostfn_fn)(CUstream, CUhostFn, void *);
 
 /* Checked against cuda.h. */
 _Static_assert(__builtin_types_compatible_p(launch_fn, __typeof__(&cuLaunchKernel_ptsz)), "launch");
@@ -47,7 +66,10 @@ _Static_assert(__builtin_types_compatible_p(htod_fn, __typeof__(&cuMemcpyHtoDAsy
 _Static_assert(__builtin_types_compatible_p(dtoh_fn, __typeof__(&cuMemcpyDtoHAsync_v2_ptsz)), "dtoh");
 _Static_assert(__builtin_types_compatible_p(dtod_fn, __typeof__(&cuMemcpyAsync_ptsz)), "copy");
 _Static_assert(__builtin_types_compatible_p(memset32_fn, __typeof__(&cuMemsetD32Async_ptsz)), "memset32");
-
+_Static_assert(__builtin_types_compatible_p(evrec_fn, __typeof__(&cuEventRecord_ptsz)), "evrec");
+_Static_assert(__builtin_types_compatible_p(evrecf_fn, __typeof__(&cuEventRecordWithFlags_ptsz)), "evrecf");
+_Static_assert(__builtin_types_compatible_p(evwait_fn, __typeof__(&cuStreamWaitEvent_ptsz)), "evwait");
+_Static_assert(__builtin_types_compatible_p(hostfn_fn, __typeof__(&cuLaunchHostFunc_ptsz)), "hostfn");
 
 /* ----------------------------------------------------------- record.c */
 
@@ -65,12 +87,19 @@ typedef struct gs_func {
     UT_hash_handle hh;
 } gs_func_t;
 
+/* Record flags. */
+#define GS_REC_PDL 1u   /* a kernel launched with programmatic stream
+                           serialisation: a programmatic edge from the
+                           kernel before it on its stream */
+
 /* One recorded op. Argument bytes (and launch attributes, and host-to-device
- * source bytes) live in the stream's arena at `data`. */
+ * source bytes) live in the step's arena at `data`. */
 typedef struct {
     uint64_t sig;
     uint8_t kind;
     uint8_t nattrs;
+    uint8_t slot;       /* the step's stream it is on (0: where it began) */
+    uint8_t flags;
     uint16_t id;        /* the entry point it came in on (for eager issue) */
     uint32_t data, len; /* arena offset and length of argument/source bytes */
     CUstream stream;    /* as the program passed it */
@@ -90,6 +119,16 @@ typedef struct {
             unsigned value, elsize;
             size_t n;
         } m;
+        struct {
+            CUevent ev;
+            unsigned flags;
+            int ref;              /* a wait on an event recorded in this step:
+                                     the index of that record; else -1 */
+        } e;
+        struct {
+            CUhostFn fn;
+            void *data;
+        } h;
     } u;
 } gs_rec_t;
 
@@ -120,17 +159,61 @@ bool gs_deny_match(const char *name);
 
 uint64_t gs_mix(uint64_t h, uint64_t x);
 
-/* Issues one recorded op to the driver (eagerly, from its snapshot). */
-CUresult gs_issue(const gs_rec_t *r, const uint8_t *arena);
+/* Issues one recorded op to the driver (eagerly, from its snapshot), on
+ * stream `s` (the record's own, or the legacy stream for another thread's
+ * per-thread stream). */
+CUresult gs_issue(const gs_rec_t *r, const uint8_t *arena, CUstream s);
 /* Fills kp[] with pointers to each parameter inside a packed buffer. */
 void gs_param_ptrs(const gs_func_t *fn, const uint8_t *packed, void **kp);
+
+/* ------------------------------------------------------------ attrs.c */
+
+/* What the engine does with a launch attribute (each decision and its
+ * reason is in attrs.c's table). */
+typedef enum {
+    GS_ATTR_BARRIER, /* the launch cannot be graphed: it stays eager */
+    GS_ATTR_NODE,    /* set on the kernel node (cuGraphKernelNodeSetAttribute) */
+    GS_ATTR_EDGE,    /* expressed by the edge into the node (PDL) */
+    GS_ATTR_DROP     /* means nothing (an ignored entry) */
+} gs_attr_policy_t;
+
+gs_attr_policy_t gs_attr_policy(CUlaunchAttributeID id);
+/* Bytes of the value union that the attribute means (the rest may be
+ * whatever the program's stack held, so it must not reach a signature). */
+size_t gs_attr_bytes(CUlaunchAttributeID id);
+const char *gs_attr_name(CUlaunchAttributeID id);
+const char *gs_attr_reason(CUlaunchAttributeID id);
+
+/* ------------------------------------------------------------ dag.c */
+
+/* An edge into a node from an earlier node of the same step. */
+typedef struct {
+    uint32_t from;
+    uint8_t type; /* CU_GRAPH_DEPENDENCY_TYPE_DEFAULT or _PROGRAMMATIC */
+} gs_edge_t;
+
+/* The dependencies of every record of a step, in CSR form: record i's edges
+ * are edges[start[i] .. start[i + 1]). Records that become no node (a wait
+ * on an event recorded in the step) have none and are never an edge's
+ * source; their effect is folded into the edges of what follows. */
+typedef struct {
+    uint32_t *start;
+    gs_edge_t *edges;
+    uint32_t nedges;
+    bool *virt;     /* record i makes no graph node */
+} gs_dag_t;
+
+/* Computes the DAG of recs[0..n). false when out of memory. */
+bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n);
+void gs_dag_free(gs_dag_t *d);
 
 /* ----------------------------------------------------------- graph.c */
 
 typedef struct gs_node {
     uint64_t sig;
     uint8_t kind;
-    CUgraphNode node;
+    uint8_t slot;
+    CUgraphNode node;       /* NULL: the record makes no node */
     /* What the executable graph holds now: */
     unsigned grid[3];
     uint32_t data, len;     /* argument bytes in the template's arena */
@@ -139,6 +222,9 @@ typedef struct gs_node {
     size_t n;
     unsigned value;
     void *staging;          /* page-locked source of a host-to-device node */
+    CUevent ev;             /* event record / wait node */
+    CUhostFn fn;            /* host node */
+    void *fdata;
 } gs_node_t;
 
 /* A template's graph is cut into chunks of GRAPHSHIM_CHUNK_OPS nodes, each
@@ -163,6 +249,7 @@ extern GS_HIDDEN unsigned gs_frees;
 typedef struct gs_template {
     uint64_t hash;
     unsigned len;
+    unsigned nslots;        /* streams the step spans */
     uint64_t stream_key;
     CUcontext ctx;
     bool failed;            /* negative cache: this step stays eager */
@@ -174,6 +261,7 @@ typedef struct gs_template {
     size_t staging_bytes;
     unsigned nchunks;
     gs_chunk_t *chunks;
+    unsigned edges[2];      /* full and programmatic edges built */
     CUevent done;           /* recorded after launches that read staging */
     bool launched_with_staging;
     uint64_t last_used;
@@ -194,20 +282,34 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
 void gs_graph_destroy(gs_template_t *t);
 /* Checks that the driver has every graph function the engine needs. */
 bool gs_graph_available(void);
+/* Whether the driver takes event and host nodes (issue 10's step kinds);
+ * without them such calls stay barriers. */
+bool gs_graph_has_event_nodes(void);
 
 /* ----------------------------------------------------------- detect.c */
 
 typedef struct gs_stream {
     uint64_t key;
     bool per_thread;
+    bool legacy;
+    bool blocking;              /* synchronises with the legacy stream */
     unsigned owner;             /* thread index, for per-thread streams */
     CUstream handle;            /* what to launch graphs on */
     CUcontext ctx;              /* current context when the step began */
+    /* The step this stream's ops go to: its own (origin == itself) or the
+     * one it joined by waiting on an event recorded there, as `slot`. */
+    struct gs_stream *origin;
+    uint8_t slot;
+    /* A shim event this stream must wait on before its next work: the end
+     * of a graph launched elsewhere that held some of its ops. */
+    CUevent pending;
+    /* The step (meaningful where origin == this stream): */
     gs_rec_t *recs;
     unsigned n;                 /* records in the current step */
     uint8_t *arena;
     size_t used;
     uint64_t hash;              /* running hash of recs[0..n) */
+    uint64_t gen;               /* which step: advances at every reset */
     bool tainted;               /* a recorded op failed: never a template */
     unsigned issued;            /* recs[0..issued) are on the GPU's way */
     unsigned match_start;       /* where the current match began */
@@ -217,6 +319,14 @@ typedef struct gs_stream {
     gs_template_t *complete;    /* fully matched, longer candidates pending */
     unsigned chunks_done;       /* chunks of cand[0] launched in this match */
     unsigned period;            /* > 0: periodic mode with this period */
+    gs_breaker_t cut;           /* why the current step was cut, if it was */
+    bool replayed;              /* some of the current step went as graphs */
+    struct gs_stream *slots[GS_MAX_SLOTS]; /* slots[0] is this stream */
+    unsigned nslots;
+    unsigned slots_ordered;     /* slots whose earlier work the graph waits for */
+    bool after_needed;          /* graphs went out since `after` was recorded */
+    CUevent slot_ev[GS_MAX_SLOTS]; /* shim events: a slot stream's earlier work */
+    CUevent after;              /* shim event: the end of the last graph launch */
     struct { uint64_t hash; unsigned len; } hist[GS_HIST];
     unsigned hist_n, hist_pos;
     UT_hash_handle hh;
@@ -224,7 +334,8 @@ typedef struct gs_stream {
 
 gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle);
 gs_stream_t *gs_stream_find(uint64_t key);
-/* Empties the current step of st: no records, nothing held. */
+/* Empties the current step of st: no records, nothing held, streams that
+ * had joined it go back to steps of their own. */
 void gs_step_reset(gs_stream_t *st);
 size_t gs_arena_bytes(void);
 /* Closes the current step of st: remembers it, forms a template when it has
@@ -240,6 +351,51 @@ void gs_template_touch(gs_template_t *t);
 void gs_templates_release_all(void);
 void gs_streams_reset(uint64_t key); /* a destroyed stream */
 void gs_for_each_stream(void (*fn)(gs_stream_t *));
+/* Where an event was last recorded by the program, as far as the engine
+ * follows it: in step `gen` of stream `origin`, record `index`. */
+typedef struct gs_event {
+    CUevent key;
+    gs_stream_t *origin;
+    uint64_t gen;
+    unsigned index;
+    UT_hash_handle hh;
+} gs_event_t;
+gs_event_t *gs_event_get(CUevent e, bool create);
+void gs_event_forget(CUevent e);
+/* The record, in a step still open, that an event's latest record is;
+ * NULL when it is not in one. */
+static inline const gs_rec_t *gs_event_in_step(const gs_event_t *ev)
+{
+    return ev != NULL && ev->origin != NULL && ev->origin->gen == ev->gen &&
+                   ev->index < ev->origin->n
+               ? &ev->origin->recs[ev->index]
+               : NULL;
+}
+
+/* ------------------------------------------------------------- hold.c */
+
+/* Steps holding ops now; read without the lock to skip work when none. */
+extern GS_HIDDEN atomic_int gs_holders;
+
+/* Decides about the op just recorded at idx of st's step: true if it is
+ * held (or went out as part of a graph), false if the caller forwards it. */
+bool gs_hold_advance(gs_stream_t *st, unsigned idx);
+/* Completes or releases what st's step holds (a held sequence that is a
+ * whole template is launched), counting `why` when it is cut. */
+void gs_hold_settle(gs_stream_t *st, gs_breaker_t why);
+/* The same for every stream that holds, except `except`; `blocking_only`:
+ * only steps on streams that synchronise with the legacy stream. */
+void gs_hold_settle_all(gs_stream_t *except, bool blocking_only, gs_breaker_t why);
+/* Issues held records [issued, end) one by one, in order. */
+void gs_hold_issue(gs_stream_t *st, unsigned end);
+/* Makes st wait for the graph that holds some of its ops, if there is one,
+ * before it gets work of its own. */
+void gs_hold_join_pending(gs_stream_t *st);
+/* ... for every stream (before a legacy-stream op). */
+void gs_hold_join_all_pending(void);
+/* The stream a held record of st's step goes out on when issued by the
+ * calling thread (another thread's per-thread stream: the legacy one). */
+CUstream gs_hold_issue_stream(const gs_stream_t *origin, const gs_rec_t *r);
 
 /* ----------------------------------------------------------- engine.c */
 
@@ -252,11 +408,46 @@ bool gs_test_fail_hit(gs_fn_id_t id);
     (GS_UNLIKELY(gs_test_rules > 0) && gs_test_fail_hit(GS_ID_##name)         \
          ? CUDA_ERROR_UNKNOWN                                                \
          : GS_REAL(name)(__VA_ARGS__))
+/* GRAPHSHIM_TEST_DROP_EDGE: the n-th edge of every graph build is left out
+ * (0: none), so tests can prove that a missing edge is caught. */
+extern GS_HIDDEN unsigned gs_test_drop_edge;
 
 extern GS_HIDDEN pthread_mutex_t gs_eng_lock;
 extern GS_HIDDEN bool gs_eng_disabled;
+extern GS_HIDDEN atomic_int gs_captures;
 /* A graph call failed: counts it, and past the limit turns the engine into
  * a pass-through for the rest of the process. */
 void gs_eng_failure(gs_counter_t reason, const char *what, CUresult r);
+
+static inline bool gs_engine_on(void)
+{
+    return gs_opt.mode != GS_MODE_PASSTHROUGH && !gs_eng_disabled &&
+           atomic_load_explicit(&gs_captures, memory_order_relaxed) == 0 && !gs_inert;
+}
+
+/* ------------------------------------------------------------ ops.c */
+
+typedef enum { GS_REC_OK, GS_REC_PASS, GS_REC_BARRIER } gs_rec_outcome_t;
+/* The stream of an op of `id` on s, after what must go out before any of
+ * its work (the legacy stream's rules, a graph it must wait for). */
+gs_stream_t *gs_op_stream(gs_fn_id_t id, CUstream s);
+/* Makes room for a record with `bytes` of data in the step of the op's
+ * stream (*xp). GS_REC_OK: *out is the record, to fill and commit.
+ * GS_REC_PASS: forward it unrecorded. GS_REC_BARRIER: it closes its step. */
+gs_rec_outcome_t gs_op_begin(gs_fn_id_t id, CUstream s, size_t bytes, gs_stream_t **xp,
+                             gs_rec_t **out);
+/* Commits the record at the end of g's step: true if it is held. */
+bool gs_op_commit(gs_stream_t *g, gs_rec_t *r);
+/* The record just committed was forwarded, with this result. */
+void gs_op_forwarded(gs_stream_t *g, CUresult res);
+/* Settles and closes the step of stream x; true if that cut a step short
+ * (it held ops, or had fewer than GRAPHSHIM_MIN_OPS). */
+bool gs_op_close(gs_stream_t *x, gs_breaker_t why);
+
+/* A call of `id` on stream s orders its work and cannot be graphed: it
+ * settles and closes the step of s (with the legacy stream's rules first).
+ * Returns whether that cut a step short (held ops, or fewer than
+ * GRAPHSHIM_MIN_OPS), for the caller to count. */
+bool gs_op_barrier(gs_fn_id_t id, CUstream s, gs_breaker_t why);
 
 #endif /* GS_ENG_H */

@@ -1,17 +1,20 @@
 /* graph.c: graphs built from records, patched and launched.
  *
- * A template's graph is a straight line of kernel, memcpy and memset nodes
- * added one by one (cuGraphAddKernelNode, not stream capture, which would put
- * the program's stream into capture mode behind its back), instantiated
- * once and uploaded once. CUkernel handles (what the CUDA runtime passes as
- * CUfunction) go in the `kern` field with func and ctx NULL: the driver
- * rejects them in `func`. Launch attributes of cuLaunchKernelEx become node
- * attributes.
+ * A template's graph is the DAG of its step (dag.c): kernel, memcpy, memset,
+ * event record, event wait and host nodes added one by one
+ * (cuGraphAddKernelNode, not stream capture, which would put the program's
+ * stream into capture mode behind its back), joined by full edges and, for
+ * programmatic dependent launches, programmatic edges
+ * (cuGraphAddDependencies_v2), instantiated once and uploaded once. CUkernel
+ * handles (what the CUDA runtime passes as CUfunction) go in the `kern`
+ * field with func and ctx NULL: the driver rejects them in `func`. Launch
+ * attributes of cuLaunchKernelEx that kernel nodes take become node
+ * attributes (attrs.c decides which).
  *
  * Each node remembers what the executable graph holds (grid, argument bytes,
- * addresses, sizes); a replay patches only the nodes whose values differ,
- * because cuGraphExecKernelNodeSetParams costs about half a launch even when
- * nothing changed.
+ * addresses, sizes, events, host functions); a replay patches only the
+ * nodes whose values differ, because cuGraphExecKernelNodeSetParams costs
+ * about half a launch even when nothing changed.
  *
  * Host-to-device nodes read from page-locked staging that the template owns.
  * It is refilled before each replay, and never while the previous replay may
@@ -41,6 +44,20 @@ bool gs_graph_available(void)
                     gs_fn_names[need[i]]);
             return false;
         }
+    return true;
+}
+
+bool gs_graph_has_event_nodes(void)
+{
+    static const gs_fn_id_t need[] = {
+        GS_ID_cuGraphAddEventRecordNode, GS_ID_cuGraphAddEventWaitNode,
+        GS_ID_cuGraphAddHostNode, GS_ID_cuGraphExecEventRecordNodeSetEvent,
+        GS_ID_cuGraphExecEventWaitNodeSetEvent, GS_ID_cuGraphExecHostNodeSetParams,
+        GS_ID_cuGraphAddEmptyNode, GS_ID_cuStreamWaitEvent, GS_ID_cuEventRecord,
+    };
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if (gs_real_fn[need[i]] == NULL)
+            return false;
     return true;
 }
 
@@ -141,16 +158,31 @@ void gs_graph_destroy(gs_template_t *t)
     t->done = NULL;
 }
 
-/* Adds record `rec` as node i of graph g, after `prev` (a straight line).
- * Host-to-device nodes take their staging from *staging. */
+/* Sets the launch attributes of a kernel record that kernel nodes take. */
+static CUresult set_attrs(const gs_rec_t *rec, const uint8_t *arena, CUgraphNode node)
+{
+    const CUlaunchAttribute *a = rec->nattrs ? gs_rec_attrs(rec, arena) : NULL;
+    for (unsigned j = 0; j < rec->nattrs; j++) {
+        if (gs_attr_policy(a[j].id) != GS_ATTR_NODE)
+            continue;
+        CUresult r = GS_CALL(cuGraphKernelNodeSetAttribute, node,
+                             (CUkernelNodeAttrID)a[j].id, &a[j].value);
+        if (r != CUDA_SUCCESS)
+            return r;
+    }
+    return CUDA_SUCCESS;
+}
+
+/* Adds record `rec` as node i of graph g, depending on deps[0..ndeps) by full
+ * edges. Host-to-device nodes take their staging from *staging. */
 static CUresult add_node(gs_template_t *t, CUgraph g, const gs_rec_t *rec, unsigned i,
-                         CUgraphNode prev, const uint8_t *arena, uint8_t **staging,
-                         const char **what)
+                         const CUgraphNode *deps, size_t ndeps, const uint8_t *arena,
+                         uint8_t **staging, const char **what)
 {
     CUresult r;
     gs_node_t *nd = &t->nodes[i];
-    const CUgraphNode *deps = prev ? &prev : NULL;
-    size_t ndeps = prev ? 1 : 0;
+    if (ndeps == 0)
+        deps = NULL;
     switch ((gs_opkind_t)rec->kind) {
     case GS_OP_KERNEL: {
         void *kp[GS_MAX_PARAMS];
@@ -162,12 +194,9 @@ static CUresult add_node(gs_template_t *t, CUgraph g, const gs_rec_t *rec, unsig
         if ((r = GS_CALL(cuGraphAddKernelNode_v2, &nd->node, g, deps, ndeps, &p)) !=
             CUDA_SUCCESS)
             return r;
-        const CUlaunchAttribute *a = rec->nattrs ? gs_rec_attrs(rec, arena) : NULL;
         *what = "cuGraphKernelNodeSetAttribute";
-        for (unsigned j = 0; j < rec->nattrs; j++)
-            if ((r = GS_CALL(cuGraphKernelNodeSetAttribute, 
-                     nd->node, (CUkernelNodeAttrID)a[j].id, &a[j].value)) != CUDA_SUCCESS)
-                return r;
+        if ((r = set_attrs(rec, arena, nd->node)) != CUDA_SUCCESS)
+            return r;
         memcpy(nd->grid, rec->u.k.grid, sizeof nd->grid);
         return CUDA_SUCCESS;
     }
@@ -197,25 +226,114 @@ static CUresult add_node(gs_template_t *t, CUgraph g, const gs_rec_t *rec, unsig
         *what = "cuGraphAddMemsetNode";
         return GS_CALL(cuGraphAddMemsetNode, &nd->node, g, deps, ndeps, &m, t->ctx);
     }
+    case GS_OP_EVREC:
+        nd->ev = rec->u.e.ev;
+        *what = "cuGraphAddEventRecordNode";
+        return GS_CALL(cuGraphAddEventRecordNode, &nd->node, g, deps, ndeps, nd->ev);
+    case GS_OP_EVWAIT:
+        nd->ev = rec->u.e.ev;
+        *what = "cuGraphAddEventWaitNode";
+        return GS_CALL(cuGraphAddEventWaitNode, &nd->node, g, deps, ndeps, nd->ev);
+    case GS_OP_HOST: {
+        CUDA_HOST_NODE_PARAMS h = {rec->u.h.fn, rec->u.h.data};
+        nd->fn = rec->u.h.fn;
+        nd->fdata = rec->u.h.data;
+        *what = "cuGraphAddHostNode";
+        return GS_CALL(cuGraphAddHostNode, &nd->node, g, deps, ndeps, &h);
+    }
     }
     return CUDA_ERROR_INVALID_VALUE;
 }
 
-/* Builds, instantiates and uploads the graph of one chunk. */
+unsigned gs_test_drop_edge;
+static unsigned build_edges; /* edges of the graph being built, counted */
+
+/* Whether the driver refused a programmatic edge once: from then on they
+ * are full edges (correct; only the overlap is lost). */
+static bool programmatic_refused;
+
+/* Adds the programmatic edges into node i (its full edges were given when
+ * it was made). */
+static CUresult add_programmatic(gs_template_t *t, CUgraph g, unsigned i,
+                                 const CUgraphNode *from, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        CUgraphEdgeData ed;
+        memset(&ed, 0, sizeof ed);
+        ed.type = CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC;
+        ed.from_port = CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC;
+        CUresult r = CUDA_ERROR_NOT_SUPPORTED;
+        if (!programmatic_refused)
+            r = GS_CALL(cuGraphAddDependencies_v2, g, &from[k], &t->nodes[i].node, &ed, 1);
+        if (r == CUDA_SUCCESS) {
+            t->edges[1]++;
+            continue;
+        }
+        if (!programmatic_refused)
+            GS_LOG_ONCE(GS_LOG_WARN, "the driver refused a programmatic edge (CUresult %d); "
+                        "programmatic dependent launches are graphed with full edges",
+                        (int)r);
+        programmatic_refused = true;
+        memset(&ed, 0, sizeof ed);
+        if ((r = GS_CALL(cuGraphAddDependencies_v2, g, &from[k], &t->nodes[i].node, &ed, 1)) !=
+            CUDA_SUCCESS)
+            return r;
+        t->edges[0]++;
+    }
+    return CUDA_SUCCESS;
+}
+
+/* Builds, instantiates and uploads the graph of one chunk: the records in
+ * it, the edges between them (earlier chunks are ordered before it by being
+ * launched before it on the same stream). */
 static CUresult build_chunk(gs_template_t *t, gs_chunk_t *ch, const gs_rec_t *recs,
-                            const uint8_t *arena, uint8_t **staging, CUstream s,
-                            const char **what)
+                            const gs_dag_t *dag, const uint8_t *arena, uint8_t **staging,
+                            CUstream s, const char **what)
 {
     CUresult r;
-    CUgraphNode prev = NULL;
+    unsigned real = 0;
     *what = "cuGraphCreate";
     if ((r = GS_CALL(cuGraphCreate, &ch->graph, 0)) != CUDA_SUCCESS)
         return r;
     for (unsigned i = ch->first; i < ch->first + ch->count; i++) {
-        if ((r = add_node(t, ch->graph, &recs[i], i, prev, arena, staging, what)) !=
+        CUgraphNode full[64], prog[64];
+        size_t nfull = 0, nprog = 0;
+        if (dag->virt[i])
+            continue;
+        for (uint32_t e = dag->start[i]; e < dag->start[i + 1]; e++) {
+            const gs_edge_t *ed = &dag->edges[e];
+            if (ed->from < ch->first || t->nodes[ed->from].node == NULL)
+                continue; /* earlier chunk: ordered by the launches */
+            if (++build_edges == gs_test_drop_edge)
+                continue; /* tests only: prove a missing edge is caught */
+            bool p = ed->type == CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC &&
+                     gs_real_fn[GS_ID_cuGraphAddDependencies_v2] != NULL &&
+                     !programmatic_refused;
+            if (p && nprog < 64)
+                prog[nprog++] = t->nodes[ed->from].node;
+            else if (nfull < 64)
+                full[nfull++] = t->nodes[ed->from].node;
+            else {
+                *what = "the DAG builder (more than 64 edges into a node)";
+                return CUDA_ERROR_NOT_SUPPORTED;
+            }
+        }
+        if ((r = add_node(t, ch->graph, &recs[i], i, full, nfull, arena, staging, what)) !=
             CUDA_SUCCESS)
             return r;
-        prev = t->nodes[i].node;
+        t->edges[0] += (unsigned)nfull;
+        *what = "cuGraphAddDependencies_v2";
+        if ((r = add_programmatic(t, ch->graph, i, prog, nprog)) != CUDA_SUCCESS)
+            return r;
+        real++;
+    }
+    if (real == 0) {
+        /* Only waits on the step's own events: an empty graph keeps the
+         * chunk's place in the launches. */
+        CUgraphNode empty;
+        *what = "cuGraphAddEmptyNode";
+        if ((r = GS_CALL(cuGraphAddEmptyNode, &empty, ch->graph, NULL, 0)) != CUDA_SUCCESS)
+            return r;
     }
     *what = "cuGraphInstantiateWithFlags";
     if ((r = GS_CALL(cuGraphInstantiateWithFlags, &ch->exec, ch->graph, 0)) != CUDA_SUCCESS)
@@ -231,6 +349,7 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
     const char *what = "calloc";
     size_t staging = 0;
     uint8_t *block = NULL;
+    gs_dag_t dag = {0};
 
     for (unsigned i = 0; i < t->len; i++)
         if (recs[i].kind == GS_OP_HTOD)
@@ -242,6 +361,10 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
         t->staging_bytes = staging;
         gs_mem_account(0, (long long)staging);
     }
+    what = "the DAG builder";
+    build_edges = 0;
+    if (!gs_dag_build(&dag, recs, t->len))
+        goto fail;
     unsigned per = gs_opt.chunk_ops > 0 ? (unsigned)gs_opt.chunk_ops : t->len;
     t->nchunks = (t->len + per - 1) / per;
     if ((t->chunks = calloc(t->nchunks, sizeof *t->chunks)) == NULL)
@@ -253,7 +376,7 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
         ch->first = c * per;
         ch->frees_seen = gs_frees;
         ch->count = t->len - ch->first < per ? t->len - ch->first : per;
-        if ((r = build_chunk(t, ch, recs, arena, &at, s, &what)) != CUDA_SUCCESS)
+        if ((r = build_chunk(t, ch, recs, &dag, arena, &at, s, &what)) != CUDA_SUCCESS)
             goto fail;
     }
     if (block != NULL) {
@@ -261,10 +384,14 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
         if ((r = GS_CALL(cuEventCreate, &t->done, CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS)
             goto fail;
     }
+    gs_dag_free(&dag);
     gs_count(GS_CTR_graphs_built, 1);
+    gs_count(GS_CTR_edges_full, t->edges[0]);
+    gs_count(GS_CTR_edges_programmatic, t->edges[1]);
     return true;
 
 fail:
+    gs_dag_free(&dag);
     gs_graph_destroy(t);
     if (block != NULL && staging_block(t) != (void *)block) {
         GS_CALL(cuMemFreeHost, block);
@@ -317,6 +444,35 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
             (!refresh || rec->kind == GS_OP_DTOD))
             return CUDA_SUCCESS;
         break;
+    case GS_OP_EVREC:
+    case GS_OP_EVWAIT: {
+        /* Event pools: a different event each step. Waits on the step's
+         * own events make no node and have nothing to patch. */
+        if (nd->node == NULL || nd->ev == rec->u.e.ev)
+            return CUDA_SUCCESS;
+        CUresult r = rec->kind == GS_OP_EVREC
+                         ? GS_CALL(cuGraphExecEventRecordNodeSetEvent, exec, nd->node,
+                                   rec->u.e.ev)
+                         : GS_CALL(cuGraphExecEventWaitNodeSetEvent, exec, nd->node,
+                                   rec->u.e.ev);
+        if (r == CUDA_SUCCESS) {
+            nd->ev = rec->u.e.ev;
+            *patched = true;
+        }
+        return r;
+    }
+    case GS_OP_HOST: {
+        if (nd->fn == rec->u.h.fn && nd->fdata == rec->u.h.data)
+            return CUDA_SUCCESS;
+        CUDA_HOST_NODE_PARAMS h = {rec->u.h.fn, rec->u.h.data};
+        CUresult r = GS_CALL(cuGraphExecHostNodeSetParams, exec, nd->node, &h);
+        if (r == CUDA_SUCCESS) {
+            nd->fn = rec->u.h.fn;
+            nd->fdata = rec->u.h.data;
+            *patched = true;
+        }
+        return r;
+    }
     case GS_OP_MEMSET: {
         if (nd->dst == rec->u.m.dst && nd->value == rec->u.m.value && nd->n == rec->u.m.n)
             return CUDA_SUCCESS;
@@ -349,11 +505,24 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
     return r;
 }
 
+/* The call that patches each kind of node, for failure messages. */
+static const char *const patch_call[] = {
+    [GS_OP_KERNEL] = "cuGraphExecKernelNodeSetParams",
+    [GS_OP_HTOD] = "cuGraphExecMemcpyNodeSetParams",
+    [GS_OP_DTOH] = "cuGraphExecMemcpyNodeSetParams",
+    [GS_OP_DTOD] = "cuGraphExecMemcpyNodeSetParams",
+    [GS_OP_MEMSET] = "cuGraphExecMemsetNodeSetParams",
+    [GS_OP_EVREC] = "cuGraphExecEventRecordNodeSetEvent",
+    [GS_OP_EVWAIT] = "cuGraphExecEventWaitNodeSetEvent",
+    [GS_OP_HOST] = "cuGraphExecHostNodeSetParams",
+};
+
 bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
                            const uint8_t *arena, CUstream s, bool *busy)
 {
     CUresult r;
     gs_chunk_t *ch = &t->chunks[c];
+    uint64_t t0 = gs_clock_ns();
     *busy = false;
     /* Staging is refilled from the first chunk on: the event recorded after
      * the last chunk launched says whether the previous replay still reads. */
@@ -375,11 +544,7 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         bool p;
         if ((r = patch(t, ch->exec, &t->nodes[i], &recs[i], arena, refresh, &p)) !=
             CUDA_SUCCESS) {
-            gs_eng_failure(GS_CTR_fb_patch, recs[i].kind == GS_OP_KERNEL
-                               ? "cuGraphExecKernelNodeSetParams"
-                               : recs[i].kind == GS_OP_MEMSET
-                                     ? "cuGraphExecMemsetNodeSetParams"
-                                     : "cuGraphExecMemcpyNodeSetParams", r);
+            gs_eng_failure(GS_CTR_fb_patch, patch_call[recs[i].kind], r);
             t->failed = true;
             return false;
         }
@@ -400,6 +565,7 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         }
         t->launched_with_staging = true;
     }
+    gs_diag_graph_ns(gs_clock_ns() - t0, ch->count, (unsigned)patched);
     gs_count(GS_CTR_nodes_patched, patched);
     gs_count(GS_CTR_ops_replayed, ch->count);
     gs_count(GS_CTR_graph_launches, 1);

@@ -42,7 +42,12 @@ typedef enum {
     GS_CLASS_MEMSET8,
     GS_CLASS_MEMSET16,
     GS_CLASS_MEMSET32,
+    GS_CLASS_EVREC,
+    GS_CLASS_EVRECF,
+    GS_CLASS_EVWAIT,
+    GS_CLASS_HOSTFN,
     GS_CLASS_SBAR,
+    GS_CLASS_EVHOST,
     GS_CLASS_BAR,
     GS_CLASS_QUERY,
     GS_CLASS_GETPROC,
@@ -53,7 +58,7 @@ typedef enum {
 static inline bool gs_class_is_op(gs_class_t c) { return c < GS_CLASS_SBAR; }
 static inline bool gs_class_is_barrier(gs_class_t c)
 {
-    return c == GS_CLASS_SBAR || c == GS_CLASS_BAR;
+    return c == GS_CLASS_SBAR || c == GS_CLASS_EVHOST || c == GS_CLASS_BAR;
 }
 
 /* How a program obtained the function it called. */
@@ -164,6 +169,7 @@ typedef struct {
     long chunk_ops;        /* nodes per graph chunk; 0: one graph a step */
     char deny_kernels[1024]; /* extra kernel-name patterns never graphed */
     char test_fail[256];   /* tests only: make the shim's own calls fail */
+    long test_drop_edge;   /* tests only: leave out the n-th edge of each graph */
 } gs_options_t;
 
 extern GS_HIDDEN gs_options_t gs_opt;
@@ -227,6 +233,8 @@ void gs_log_raw(const char *text, size_t len);
     X(replays, "steps replayed whole through graphs")                        \
     X(graph_launches, "graph launches (a step may be several chunks)")       \
     X(nodes_patched, "nodes patched")                                        \
+    X(edges_full, "graph edges built: full dependencies")                    \
+    X(edges_programmatic, "graph edges built: programmatic (PDL)")            \
     X(div_mismatch, "divergence: an op differed from every template")        \
     X(div_barrier, "divergence: a barrier in the middle of a step")          \
     X(div_stream, "divergence: an op on another stream")                     \
@@ -307,5 +315,12 @@ CUresult gs_eng_memset32(gs_fn_id_t id, CUdeviceptr dst, unsigned int v,
 /* Called before a barrier is forwarded: on one stream, or on all. */
 void gs_eng_barrier_stream(gs_fn_id_t id, CUstream s);
 void gs_eng_barrier_all(gs_fn_id_t id);
+/* events.c: event records, waits and host functions (ops when the driver
+ * has the graph nodes for them), and host-side uses of an event. */
+CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flags,
+                             bool with_flags);
+CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags);
+CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data);
+void gs_eng_event_host(gs_fn_id_t id, CUevent e);
 
 #endif /* GS_H */

@@ -27,6 +27,7 @@
         .stats = false, .stats_file = "", .warmup = 3, .min_ops = 2,         \
         .max_ops = 4096, .max_graphs = 64, .staging_max = 64 << 10,          \
         .chunk_ops = 64, .deny_kernels = "", .test_fail = "",                \
+        .test_drop_edge = 0,                                                 \
     }
 static const gs_options_t gs_defaults = GS_DEFAULT_OPTIONS;
 gs_options_t gs_opt = GS_DEFAULT_OPTIONS;
@@ -174,6 +175,8 @@ static const opt_desc_t opt_table[] = {
      NULL, 0, 0, 0, OFF(deny_kernels), sizeof gs_opt.deny_kernels},
     {"TEST_FAIL", OPT_LIST, "name@nth[xcount],... (for tests)", NULL, 0, 0, 0,
      OFF(test_fail), sizeof gs_opt.test_fail},
+    {"TEST_DROP_EDGE", OPT_LONG, "an integer from 0 (none) to 1000000 (for tests)", NULL,
+     0, 0, 1000000, OFF(test_drop_edge), 0},
 };
 #undef OFF
 #define NOPTS (sizeof opt_table / sizeof opt_table[0])

@@ -246,8 +246,7 @@ int gs_ptr_kind(const void *p)
 
 /* ------------------------------------------------------------ eager issue */
 
-
-CUresult gs_issue(const gs_rec_t *r, const uint8_t *arena)
+CUresult gs_issue(const gs_rec_t *r, const uint8_t *arena, CUstream s)
 {
     void *real = gs_real_fn[r->id];
     const uint8_t *data = arena + r->data;
@@ -261,14 +260,14 @@ CUresult gs_issue(const gs_rec_t *r, const uint8_t *arena)
                 .gridDimX = r->u.k.grid[0], .gridDimY = r->u.k.grid[1],
                 .gridDimZ = r->u.k.grid[2], .blockDimX = r->u.k.block[0],
                 .blockDimY = r->u.k.block[1], .blockDimZ = r->u.k.block[2],
-                .sharedMemBytes = r->u.k.shmem, .hStream = r->stream,
+                .sharedMemBytes = r->u.k.shmem, .hStream = s,
                 .attrs = r->nattrs ? gs_rec_attrs(r, arena) : NULL,
                 .numAttrs = r->nattrs};
             return ((launch_ex_fn)real)(&cfg, (CUfunction)fn->key, kp, NULL);
         }
         return ((launch_fn)real)((CUfunction)fn->key, r->u.k.grid[0], r->u.k.grid[1],
                                  r->u.k.grid[2], r->u.k.block[0], r->u.k.block[1],
-                                 r->u.k.block[2], r->u.k.shmem, r->stream, kp, NULL);
+                                 r->u.k.block[2], r->u.k.shmem, s, kp, NULL);
     }
     case GS_OP_HTOD:
         /* The snapshot is pageable memory: the driver stages it before the
@@ -277,24 +276,32 @@ CUresult gs_issue(const gs_rec_t *r, const uint8_t *arena)
          * addressing: host pointers are valid CUdeviceptr values). */
         if (r->u.c.unified)
             return ((dtod_fn)real)(r->u.c.dst, (CUdeviceptr)(uintptr_t)data, r->u.c.n,
-                                   r->stream);
-        return ((htod_fn)real)(r->u.c.dst, data, r->u.c.n, r->stream);
+                                   s);
+        return ((htod_fn)real)(r->u.c.dst, data, r->u.c.n, s);
     case GS_OP_DTOH:
         if (r->u.c.unified)
             return ((dtod_fn)real)((CUdeviceptr)(uintptr_t)r->u.c.hdst, r->u.c.src,
-                                   r->u.c.n, r->stream);
-        return ((dtoh_fn)real)(r->u.c.hdst, r->u.c.src, r->u.c.n, r->stream);
+                                   r->u.c.n, s);
+        return ((dtoh_fn)real)(r->u.c.hdst, r->u.c.src, r->u.c.n, s);
     case GS_OP_DTOD:
-        return ((dtod_fn)real)(r->u.c.dst, r->u.c.src, r->u.c.n, r->stream);
+        return ((dtod_fn)real)(r->u.c.dst, r->u.c.src, r->u.c.n, s);
     case GS_OP_MEMSET:
         switch (r->u.m.elsize) {
         case 1:
-            return ((memset8_fn)real)(r->u.m.dst, (unsigned char)r->u.m.value, r->u.m.n, r->stream);
+            return ((memset8_fn)real)(r->u.m.dst, (unsigned char)r->u.m.value, r->u.m.n, s);
         case 2:
-            return ((memset16_fn)real)(r->u.m.dst, (unsigned short)r->u.m.value, r->u.m.n, r->stream);
+            return ((memset16_fn)real)(r->u.m.dst, (unsigned short)r->u.m.value, r->u.m.n, s);
         default:
-            return ((memset32_fn)real)(r->u.m.dst, r->u.m.value, r->u.m.n, r->stream);
+            return ((memset32_fn)real)(r->u.m.dst, r->u.m.value, r->u.m.n, s);
         }
+    case GS_OP_EVREC:
+        if (gs_hooks[r->id].cls == GS_CLASS_EVRECF)
+            return ((evrecf_fn)real)(r->u.e.ev, s, r->u.e.flags);
+        return ((evrec_fn)real)(r->u.e.ev, s);
+    case GS_OP_EVWAIT:
+        return ((evwait_fn)real)(s, r->u.e.ev, r->u.e.flags);
+    case GS_OP_HOST:
+        return ((hostfn_fn)real)(s, r->u.h.fn, r->u.h.data);
     }
     return CUDA_ERROR_UNKNOWN;
 }

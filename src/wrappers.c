@@ -58,6 +58,22 @@
 #define GS_IMPL_MEMSET16(name, strm, args) GS_IMPL_OP(gs_eng_memset16, name, args)
 #define GS_IMPL_MEMSET32(name, strm, args) GS_IMPL_OP(gs_eng_memset32, name, args)
 #define GS_IMPL_GETPROC(name, strm, args) return gs_getproc_##name args;
+/* Events and host functions: the engine decides whether they are ops. */
+#define GS_IMPL_EVREC(name, strm, args)                                      \
+    if (GS_UNLIKELY(gs_real_fn[GS_ID_##name] == NULL))                       \
+        return gs_missing(GS_ID_##name);                                     \
+    return gs_eng_event_record(GS_ID_##name, GS_ARG1 args, strm, 0, false);
+#define GS_IMPL_EVRECF(name, strm, args)                                     \
+    if (GS_UNLIKELY(gs_real_fn[GS_ID_##name] == NULL))                       \
+        return gs_missing(GS_ID_##name);                                     \
+    return gs_eng_event_record(GS_ID_##name, GS_ARG1 args, strm, GS_ARG3 args, true);
+#define GS_IMPL_EVWAIT(name, strm, args) GS_IMPL_OP(gs_eng_stream_wait, name, args)
+#define GS_IMPL_HOSTFN(name, strm, args) GS_IMPL_OP(gs_eng_host_func, name, args)
+#define GS_IMPL_EVHOST(name, strm, args)                                     \
+    gs_eng_event_host(GS_ID_##name, strm);                                   \
+    return GS_FORWARD(name, args);
+#define GS_ARG1(a, ...) a
+#define GS_ARG3(a, b, c, ...) c
 
 /* The two cuGetProcAddress versions have their own fix-up functions. */
 #define gs_getproc_cuGetProcAddress gs_getproc_v1
@@ -119,8 +135,11 @@ const char *gs_class_name(gs_class_t c)
         [GS_CLASS_HTOD] = "htod",         [GS_CLASS_DTOH] = "dtoh",
         [GS_CLASS_DTOD] = "dtod",         [GS_CLASS_COPY] = "copy",
         [GS_CLASS_MEMSET8] = "memset8",   [GS_CLASS_MEMSET16] = "memset16",
-        [GS_CLASS_MEMSET32] = "memset32", [GS_CLASS_SBAR] = "stream-barrier",
-        [GS_CLASS_BAR] = "barrier",       [GS_CLASS_QUERY] = "query",
+        [GS_CLASS_MEMSET32] = "memset32", [GS_CLASS_EVREC] = "event-record",
+        [GS_CLASS_EVRECF] = "event-record", [GS_CLASS_EVWAIT] = "event-wait",
+        [GS_CLASS_HOSTFN] = "host-function", [GS_CLASS_SBAR] = "stream-barrier",
+        [GS_CLASS_EVHOST] = "event-host", [GS_CLASS_BAR] = "barrier",
+        [GS_CLASS_QUERY] = "query",
         [GS_CLASS_GETPROC] = "getproc",
     };
     return (unsigned)c < GS_CLASS_COUNT ? names[c] : "?";

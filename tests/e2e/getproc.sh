@@ -28,7 +28,10 @@ expect_eq "_ptsz launches" "$(( $(stats_get "$TMP/s.pt" cuLaunchKernel_ptsz.getp
     $(stats_get "$TMP/s.pt" cuLaunchKernelEx_ptsz.getproc) ))" "$launches"
 expect_eq "plain-variant launches under ptsz" "$(stats_get "$TMP/s.pt" cuLaunchKernel.getproc)" 0
 grep -q '^-1 kernel' "$TMP/t.plain" || fail "the program's work is not on the per-thread stream"
-cmp -s "$TMP/t.plain" "$TMP/t.shim" || fail "per-thread execution trace differs under the shim"
+# The shim records events of its own after replays that read staging.
+grep -v 'event record' "$TMP/t.plain" >"$TMP/t.plain.work"
+grep -v 'event record' "$TMP/t.shim" >"$TMP/t.shim.work"
+cmp -s "$TMP/t.plain.work" "$TMP/t.shim.work" || fail "per-thread execution trace differs under the shim"
 pass "per-thread requests get _ptsz wrappers ($launches launches), same trace"
 
 # Unnamed pointers: the simulated driver hands out private aliases.

@@ -24,7 +24,10 @@ static void test_classes(void **state)
     assert_int_equal(gs_hooks[GS_ID_cuLaunchKernelEx_ptsz].cls, GS_CLASS_LAUNCH_EX);
     assert_int_equal(gs_hooks[GS_ID_cuMemcpyDtoHAsync_v2].cls, GS_CLASS_DTOH);
     assert_int_equal(gs_hooks[GS_ID_cuStreamSynchronize].cls, GS_CLASS_SBAR);
-    assert_int_equal(gs_hooks[GS_ID_cuEventRecord].cls, GS_CLASS_SBAR);
+    assert_int_equal(gs_hooks[GS_ID_cuEventRecord].cls, GS_CLASS_EVREC);
+    assert_int_equal(gs_hooks[GS_ID_cuStreamWaitEvent_ptsz].cls, GS_CLASS_EVWAIT);
+    assert_int_equal(gs_hooks[GS_ID_cuLaunchHostFunc].cls, GS_CLASS_HOSTFN);
+    assert_int_equal(gs_hooks[GS_ID_cuEventQuery].cls, GS_CLASS_EVHOST);
     assert_int_equal(gs_hooks[GS_ID_cuCtxSynchronize].cls, GS_CLASS_BAR);
     assert_int_equal(gs_hooks[GS_ID_cuMemFree_v2].cls, GS_CLASS_BAR);
     assert_int_equal(gs_hooks[GS_ID_cuModuleUnload].cls, GS_CLASS_BAR);

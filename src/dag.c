@@ -1,0 +1,105 @@
+/* dag.c: the dependencies of a step's ops, as stream capture would make them.
+ *
+ * A step's records are in the order the program issued them, each on one of
+ * the step's streams (its slot). Each stream has a frontier: the nodes its
+ * next op must wait for (its last op, and what it joined by waiting on an
+ * event since). So:
+ *
+ * - a kernel, copy, memset, host function or wait on an event recorded
+ *   before the step depends on its stream's frontier, and becomes it;
+ * - an event record depends on the frontier but does not replace it: later
+ *   work on the stream does not wait for the record, as in a stream;
+ * - a wait on an event recorded inside the step makes no node: the record
+ *   joins the waiting stream's frontier (fork and join);
+ * - a kernel launched with programmatic stream serialisation whose stream
+ *   predecessor is a kernel depends on it by a programmatic edge (what
+ *   capture makes of PDL, measured on an H200: type PROGRAMMATIC, from port
+ *   PROGRAMMATIC); every other edge is a full one.
+ *
+ * Edges always point from an earlier record to a later one, so the records'
+ * order is a topological order and a chunk (a contiguous run of records)
+ * keeps exactly the edges between its own records.
+ */
+#include "config.h"
+#include "eng.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FRONT_MAX 16 /* joins pending on one stream; a step with more is
+                        not made a template (gs_dag_build fails) */
+
+typedef struct {
+    uint32_t n[FRONT_MAX];
+    unsigned count;
+    int last; /* the stream's last op that made a node, or -1 */
+} front_t;
+
+/* Adds a node to a frontier that has room (or already has it). */
+static void add_front(front_t *f, uint32_t node)
+{
+    for (unsigned i = 0; i < f->count; i++)
+        if (f->n[i] == node)
+            return;
+    f->n[f->count++] = node;
+}
+
+bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
+{
+    front_t front[GS_MAX_SLOTS];
+    memset(d, 0, sizeof *d);
+    for (unsigned s = 0; s < GS_MAX_SLOTS; s++) {
+        front[s].count = 0;
+        front[s].last = -1;
+    }
+    /* At most FRONT_MAX edges per record. */
+    d->start = calloc((size_t)n + 1, sizeof *d->start);
+    d->edges = calloc((size_t)n * FRONT_MAX + 1, sizeof *d->edges);
+    d->virt = calloc((size_t)n + 1, sizeof *d->virt);
+    if (d->start == NULL || d->edges == NULL || d->virt == NULL) {
+        gs_dag_free(d);
+        return false;
+    }
+    uint32_t e = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const gs_rec_t *r = &recs[i];
+        front_t *f = &front[r->slot < GS_MAX_SLOTS ? r->slot : 0];
+        d->start[i] = e;
+        if (r->kind == GS_OP_EVWAIT && r->u.e.ref >= 0) {
+            /* Joins the record's node (which is never virtual: a record
+             * makes a node) into this stream's frontier. */
+            if (f->count == FRONT_MAX) {
+                gs_dag_free(d);
+                return false;
+            }
+            add_front(f, (uint32_t)r->u.e.ref);
+            d->virt[i] = true;
+            continue;
+        }
+        bool pdl = r->kind == GS_OP_KERNEL && (r->flags & GS_REC_PDL) && f->last >= 0 &&
+                   recs[f->last].kind == GS_OP_KERNEL;
+        for (unsigned k = 0; k < f->count; k++) {
+            d->edges[e].from = f->n[k];
+            d->edges[e].type = pdl && (int)f->n[k] == f->last
+                                   ? CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC
+                                   : CU_GRAPH_DEPENDENCY_TYPE_DEFAULT;
+            e++;
+        }
+        if (r->kind == GS_OP_EVREC)
+            continue; /* a side leaf: the stream does not wait for it */
+        f->count = 1;
+        f->n[0] = i;
+        f->last = (int)i;
+    }
+    d->start[n] = e;
+    d->nedges = e;
+    return true;
+}
+
+void gs_dag_free(gs_dag_t *d)
+{
+    free(d->start);
+    free(d->edges);
+    free(d->virt);
+    memset(d, 0, sizeof *d);
+}

@@ -1,0 +1,227 @@
+/* events.c: events and host functions inside steps (DESIGN.md section 9).
+ *
+ * cuEventRecord(e, A) inside a step is an op: an event record node, whose
+ * event is patched when the program uses a different one each step (event
+ * pools). The engine remembers where e's latest record is (gs_event_t).
+ * cuStreamWaitEvent(B, e) then:
+ *  - if e's latest record is in a step still open, and B is in that step or
+ *    can join it, is a wait on the step's own event: an edge from the
+ *    record's node to what follows on B (fork, or join back). A stream can
+ *    join when it is an ordinary stream (not the legacy or a per-thread
+ *    stream) with no step of its own that other streams have joined; its
+ *    own step ends at the join;
+ *  - if the record is in a step B cannot join, settles that step first and
+ *    is a barrier of B;
+ *  - otherwise (e recorded before the step) is an event wait node.
+ * A record of an event whose latest record another step still holds settles
+ * that step first, so records reach the GPU in the program's order.
+ * cuLaunchHostFunc inside a step is a host node, patched when the function
+ * or its data change.
+ *
+ * Host-side uses of an event (query, synchronise, destroy) settle and close
+ * the step that holds its latest record (hooks.def class EVHOST).
+ */
+#include "config.h"
+#include "eng.h"
+
+#define REAL(type, id) ((type)gs_real_fn[id])
+
+static bool event_nodes(void)
+{
+    static int have = -1;
+    if (GS_UNLIKELY(have < 0))
+        have = gs_graph_has_event_nodes();
+    return have;
+}
+
+/* Settles the step that holds e's latest record unissued, unless it is
+ * `mine`; returns whether it did. */
+static bool settle_holder_of(gs_event_t *ev, gs_stream_t *mine)
+{
+    const gs_rec_t *r = gs_event_in_step(ev);
+    if (r == NULL || ev->origin == mine || ev->index < ev->origin->issued)
+        return false;
+    gs_hold_settle(ev->origin, GS_BRK_event);
+    return true;
+}
+
+/* Whether stream x may join step g. */
+static bool can_join(const gs_stream_t *x, const gs_stream_t *g)
+{
+    return !x->legacy && !x->per_thread && !g->legacy && x->origin == x && x->nslots == 1 &&
+           g->nslots < GS_MAX_SLOTS && x != g;
+}
+
+/* x joins g's step as its next slot; x's own step ends here. */
+static void join(gs_stream_t *x, gs_stream_t *g)
+{
+    if (x->holding)
+        gs_hold_settle(x, GS_BRK_event);
+    gs_step_close(x);
+    x->origin = g;
+    x->slot = (uint8_t)g->nslots;
+    g->slots[g->nslots++] = x;
+}
+
+CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flags,
+                             bool with_flags)
+{
+#define FORWARD_RECORD()                                                     \
+    (with_flags ? REAL(evrecf_fn, id)(e, s, flags) : REAL(evrec_fn, id)(e, s))
+    gs_count(GS_CTR_ops, 1);
+    if (!gs_engine_on()) {
+        gs_count(GS_CTR_ops_passed, 1);
+        return FORWARD_RECORD();
+    }
+    pthread_mutex_lock(&gs_eng_lock);
+    gs_stream_t *x;
+    gs_rec_t *r = NULL;
+    gs_event_t *ev = gs_event_get(e, true);
+    gs_rec_outcome_t o = event_nodes() && ev != NULL ? gs_op_begin(id, s, 0, &x, &r)
+                                                     : GS_REC_BARRIER;
+    if (o == GS_REC_BARRIER) {
+        if (ev != NULL)
+            settle_holder_of(ev, NULL);
+        if (gs_op_barrier(id, s, GS_BRK_barrier))
+            gs_breaker(GS_BRK_barrier, id);
+    }
+    CUresult res = CUDA_SUCCESS;
+    bool forward = true;
+    if (o == GS_REC_OK) {
+        gs_stream_t *g = x->origin;
+        settle_holder_of(ev, g);
+        r->kind = GS_OP_EVREC;
+        r->u.e.ev = e;
+        r->u.e.flags = flags;
+        r->u.e.ref = -1;
+        r->sig = gs_mix(GS_OP_EVREC, id);
+        /* Where the record is, before it may go out in a launch (which can
+         * end a periodic step: the record is then simply issued). */
+        ev->origin = g;
+        ev->gen = g->gen;
+        ev->index = g->n;
+        forward = !gs_op_commit(g, r);
+        if (forward) {
+            res = FORWARD_RECORD();
+            gs_op_forwarded(g, res);
+        }
+    } else {
+        if (ev != NULL)
+            ev->origin = NULL; /* recorded outside any step */
+        res = FORWARD_RECORD();
+    }
+    pthread_mutex_unlock(&gs_eng_lock);
+    return res;
+#undef FORWARD_RECORD
+}
+
+CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags)
+{
+    gs_count(GS_CTR_ops, 1);
+    if (!gs_engine_on()) {
+        gs_count(GS_CTR_ops_passed, 1);
+        return REAL(evwait_fn, id)(s, e, flags);
+    }
+    pthread_mutex_lock(&gs_eng_lock);
+    gs_event_t *ev = gs_event_get(e, false);
+    const gs_rec_t *rec = gs_event_in_step(ev);
+    bool pt;
+    gs_stream_t *x = gs_stream_get(gs_stream_key(id, s, &pt), pt, s);
+    int ref = -1;
+    bool ok = event_nodes() && x != NULL;
+    if (ok && rec != NULL) {
+        gs_stream_t *g = ev->origin;
+        CUcontext cur = NULL;
+        if (x->origin != g && can_join(x, g) &&
+            GS_CALL(cuCtxGetCurrent, &cur) == CUDA_SUCCESS && cur == g->ctx)
+            join(x, g);
+        if (x->origin == g)
+            ref = (int)ev->index;
+        else
+            ok = false; /* a step it cannot join holds the record */
+    }
+    gs_rec_t *r = NULL;
+    gs_stream_t *xs;
+    gs_rec_outcome_t o = ok ? gs_op_begin(id, s, 0, &xs, &r) : GS_REC_BARRIER;
+    if (o == GS_REC_BARRIER) {
+        if (ev != NULL && settle_holder_of(ev, NULL))
+            gs_breaker(GS_BRK_event, id);
+        if (gs_op_barrier(id, s, GS_BRK_barrier))
+            gs_breaker(GS_BRK_barrier, id);
+    }
+    CUresult res;
+    if (o == GS_REC_OK) {
+        gs_stream_t *g = xs->origin;
+        r->kind = GS_OP_EVWAIT;
+        r->u.e.ev = e;
+        r->u.e.flags = flags;
+        r->u.e.ref = ref;
+        /* A wait on the step's own event is known by how far back the
+         * record is; on an earlier event, by being external. */
+        r->sig = gs_mix(GS_OP_EVWAIT, ref >= 0 ? (uint64_t)(g->n - (unsigned)ref) : 0);
+        if (gs_op_commit(g, r)) {
+            pthread_mutex_unlock(&gs_eng_lock);
+            return CUDA_SUCCESS;
+        }
+        res = REAL(evwait_fn, id)(s, e, flags);
+        gs_op_forwarded(g, res);
+    } else {
+        res = REAL(evwait_fn, id)(s, e, flags);
+    }
+    pthread_mutex_unlock(&gs_eng_lock);
+    return res;
+}
+
+CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
+{
+    gs_count(GS_CTR_ops, 1);
+    if (!gs_engine_on()) {
+        gs_count(GS_CTR_ops_passed, 1);
+        return REAL(hostfn_fn, id)(s, fn, data);
+    }
+    pthread_mutex_lock(&gs_eng_lock);
+    gs_stream_t *x;
+    gs_rec_t *r = NULL;
+    gs_rec_outcome_t o = event_nodes() && fn != NULL ? gs_op_begin(id, s, 0, &x, &r)
+                                                     : GS_REC_BARRIER;
+    if (o == GS_REC_BARRIER && gs_op_barrier(id, s, GS_BRK_barrier))
+        gs_breaker(GS_BRK_barrier, id);
+    CUresult res;
+    if (o == GS_REC_OK) {
+        gs_stream_t *g = x->origin;
+        r->kind = GS_OP_HOST;
+        r->u.h.fn = fn;
+        r->u.h.data = data;
+        r->sig = gs_mix(GS_OP_HOST, id);
+        if (gs_op_commit(g, r)) {
+            pthread_mutex_unlock(&gs_eng_lock);
+            return CUDA_SUCCESS;
+        }
+        res = REAL(hostfn_fn, id)(s, fn, data);
+        gs_op_forwarded(g, res);
+    } else {
+        res = REAL(hostfn_fn, id)(s, fn, data);
+    }
+    pthread_mutex_unlock(&gs_eng_lock);
+    return res;
+}
+
+void gs_eng_event_host(gs_fn_id_t id, CUevent e)
+{
+    gs_count(GS_CTR_barriers, 1);
+    if (!gs_engine_on())
+        return;
+    pthread_mutex_lock(&gs_eng_lock);
+    gs_event_t *ev = gs_event_get(e, false);
+    if (gs_event_in_step(ev) != NULL) {
+        gs_stream_t *g = ev->origin;
+        bool held = g->holding;
+        if (settle_holder_of(ev, NULL) || held)
+            gs_breaker(GS_BRK_event, id);
+        /* The host looks at the step from here: it ends. */
+        gs_step_close(g);
+    }
+    if (id == GS_ID_cuEventDestroy || id == GS_ID_cuEventDestroy_v2)
+        gs_event_forget(e); /* a new event may get the handle */
+    pthread_mutex_unlock(&gs_eng_lock);
+}

@@ -1,0 +1,341 @@
+/* hold.c: holding ops that match a template, launching the template's graph
+ * in their place, and issuing them eagerly when the match breaks.
+ *
+ * Armed: at the start of a step (or right after a template of it went out),
+ * an op that matches the first node of a template of its stream starts a
+ * match. Hold: ops that go on matching are held, not issued; each chunk of
+ * the template's graph is launched as soon as its ops are in. When the last
+ * node matches (and no longer template still matches) the rest is launched.
+ * An op that matches no template, or a barrier in the middle, issues the
+ * held ops eagerly, in their original order, on the streams and through the
+ * entry points they came by, and counts a divergence by reason.
+ *
+ * A step may span streams (slots). Its graph is launched on the stream where
+ * it began, so the shim orders the other streams with events of its own:
+ * before a launch, the graph waits for each joined stream's earlier work;
+ * after it, each joined stream waits for the graph before its next work
+ * (`pending`, applied lazily: before anything else goes to that stream).
+ *
+ * Several steps may hold at once, each on its own streams. What must see
+ * held ops issued settles them: a barrier of one of their streams, the
+ * legacy stream's implicit synchronisation, context-wide barriers, and the
+ * events they record. A step held on a per-thread default stream that
+ * another thread must settle goes out on the legacy stream, which is
+ * ordered after that stream's earlier work and before its later work (the
+ * implicit synchronisation of blocking streams), since only its own thread
+ * can name it.
+ */
+#include "config.h"
+#include "eng.h"
+
+#include <string.h>
+
+atomic_int gs_holders; /* steps holding ops now (read without the lock) */
+
+static void release_slots(gs_stream_t *st);
+
+static void stop_holding(gs_stream_t *st)
+{
+    release_slots(st);
+    if (st->holding)
+        atomic_fetch_sub_explicit(&gs_holders, 1, memory_order_relaxed);
+    st->holding = false;
+    st->ncand = 0;
+    st->complete = NULL;
+    st->chunks_done = 0;
+}
+
+/* The counter that mirrors each breaker among the divergence counts. */
+static gs_counter_t div_counter(gs_breaker_t why)
+{
+    switch (why) {
+    case GS_BRK_mismatch: return GS_CTR_div_mismatch;
+    case GS_BRK_staging: return GS_CTR_div_staging;
+    case GS_BRK_full: return GS_CTR_div_full;
+    case GS_BRK_stream:
+    case GS_BRK_legacy:
+    case GS_BRK_event: return GS_CTR_div_stream;
+    default: return GS_CTR_div_barrier;
+    }
+}
+
+/* A held match is cut: counted once, as a divergence and as a breaker. */
+static void cut(gs_stream_t *st, gs_breaker_t why, unsigned detail)
+{
+    gs_count(div_counter(why), 1);
+    gs_breaker(why, detail);
+    st->cut = why;
+}
+
+static bool foreign(const gs_stream_t *st)
+{
+    return st->per_thread && st->owner != gs_thread_index();
+}
+
+CUstream gs_hold_issue_stream(const gs_stream_t *origin, const gs_rec_t *r)
+{
+    return r->slot == 0 && foreign(origin) ? CU_STREAM_LEGACY : r->stream;
+}
+
+static CUstream launch_stream(const gs_stream_t *st)
+{
+    return foreign(st) ? CU_STREAM_LEGACY : st->handle;
+}
+
+/* ---------------------------------------------------- ordering of slots */
+
+void gs_hold_join_pending(gs_stream_t *x)
+{
+    if (GS_LIKELY(x->pending == NULL))
+        return;
+    CUevent e = x->pending;
+    x->pending = NULL;
+    CUresult r = GS_CALL(cuStreamWaitEvent, x->handle, e, 0);
+    if (r != CUDA_SUCCESS) {
+        /* The stream must not run ahead of the graph that held its ops:
+         * wait on the host instead (slow, but right). */
+        GS_LOG_ONCE(GS_LOG_WARN, "cuStreamWaitEvent failed (CUresult %d); streams that "
+                    "took part in a graph wait for it on the host", (int)r);
+        (void)GS_REAL(cuEventSynchronize)(e);
+    }
+}
+
+static void join_one(gs_stream_t *st) { gs_hold_join_pending(st); }
+
+void gs_hold_join_all_pending(void) { gs_for_each_stream(join_one); }
+
+static bool make_event(CUevent *e)
+{
+    CUresult r = *e != NULL ? CUDA_SUCCESS
+                            : GS_CALL(cuEventCreate, e, CU_EVENT_DISABLE_TIMING);
+    if (r != CUDA_SUCCESS) {
+        *e = NULL;
+        gs_eng_failure(GS_CTR_fb_launch, "cuEventCreate", r);
+    }
+    return r == CUDA_SUCCESS;
+}
+
+/* Before a launch: the graph (on `ls`) waits for the earlier work of every
+ * stream that joined the step since the last launch of this match. */
+static bool order_slots(gs_stream_t *st, CUstream ls)
+{
+    for (unsigned k = st->slots_ordered; k < st->nslots; k++) {
+        gs_stream_t *x = st->slots[k];
+        gs_hold_join_pending(x);
+        if (!make_event(&st->slot_ev[k]))
+            return false;
+        CUresult r = GS_CALL(cuEventRecord, st->slot_ev[k], x->handle);
+        if (r == CUDA_SUCCESS)
+            r = GS_CALL(cuStreamWaitEvent, ls, st->slot_ev[k], 0);
+        if (r != CUDA_SUCCESS) {
+            gs_eng_failure(GS_CTR_fb_launch, "cuEventRecord", r);
+            return false;
+        }
+        st->slots_ordered = k + 1;
+    }
+    return true;
+}
+
+/* After launches: every joined stream waits for the graph before its next
+ * work. Done when the match ends or before anything is issued eagerly. */
+static void release_slots(gs_stream_t *st)
+{
+    if (!st->after_needed)
+        return;
+    st->after_needed = false;
+    CUresult r = make_event(&st->after) ? GS_CALL(cuEventRecord, st->after, launch_stream(st))
+                                        : CUDA_ERROR_UNKNOWN;
+    for (unsigned k = 1; k < st->nslots; k++) {
+        if (r == CUDA_SUCCESS) {
+            st->slots[k]->pending = st->after;
+            continue;
+        }
+        /* Without the event, wait on the host for everything launched. */
+        GS_LOG_ONCE(GS_LOG_WARN, "cuEventRecord failed (CUresult %d) after a graph that "
+                    "spans streams; waiting for it on the host", (int)r);
+        (void)GS_REAL(cuStreamSynchronize)(launch_stream(st));
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ issuing */
+
+void gs_hold_issue(gs_stream_t *st, unsigned end)
+{
+    release_slots(st);
+    for (unsigned i = st->issued; i < end; i++) {
+        const gs_rec_t *r = &st->recs[i];
+        if (r->slot > 0)
+            gs_hold_join_pending(st->slots[r->slot]);
+        CUresult res = gs_issue(r, st->arena, gs_hold_issue_stream(st, r));
+        if (res != CUDA_SUCCESS)
+            GS_DEBUG("eager issue of a held %s returned %d", gs_fn_names[r->id], (int)res);
+    }
+    if (st->issued < end)
+        st->issued = end;
+}
+
+/* Launches chunk c of t for the held records from match_start; on failure
+ * what is held goes out eagerly (up to `upto`) and holding stops. */
+static bool launch_chunk(gs_stream_t *st, gs_template_t *t, unsigned c, unsigned upto)
+{
+    bool busy = false;
+    CUstream ls = launch_stream(st);
+    if (st->nslots > 1 && !order_slots(st, ls)) {
+        t->failed = true;
+        cut(st, GS_BRK_failed, 0);
+        gs_hold_issue(st, upto);
+        return false;
+    }
+    if (gs_graph_launch_chunk(t, c, &st->recs[st->match_start], st->arena, ls, &busy)) {
+        st->issued = st->match_start + t->chunks[c].first + t->chunks[c].count;
+        st->chunks_done = c + 1;
+        st->replayed = true;
+        st->after_needed |= st->nslots > 1;
+        /* A shorter template that was whole is out of the question now: its
+         * ops went out in this chunk. */
+        st->complete = NULL;
+        return true;
+    }
+    /* A failure was counted and logged where it happened. */
+    cut(st, busy ? GS_BRK_staging : GS_BRK_failed, 0);
+    gs_hold_issue(st, upto);
+    return false;
+}
+
+/* Launches what remains of t, which the held records match whole; on
+ * failure they go out eagerly. Either way they are issued afterwards. */
+static void launch(gs_stream_t *st, gs_template_t *t)
+{
+    unsigned end = st->match_start + t->len;
+    bool ok = true;
+    for (unsigned c = st->chunks_done; ok && c < t->nchunks; c++)
+        ok = launch_chunk(st, t, c, end);
+    if (ok)
+        gs_template_touch(t);
+    stop_holding(st);
+    st->match_start = end;
+    /* A periodic stream has no barrier to end its step: drop what is done. */
+    if (st->period > 0 && st->issued == st->n)
+        gs_step_reset(st);
+}
+
+void gs_hold_settle(gs_stream_t *st, gs_breaker_t why)
+{
+    if (!st->holding)
+        return;
+    unsigned held = st->n - st->match_start;
+    for (unsigned i = 0; i < st->ncand; i++)
+        if (st->cand[i]->len == held) {
+            launch(st, st->cand[i]);
+            return;
+        }
+    /* A divergence, even when chunks already took every held op. */
+    cut(st, why, 0);
+    gs_hold_issue(st, st->n);
+    stop_holding(st);
+}
+
+/* Whether a step's streams synchronise with the legacy stream. */
+static bool group_blocking(const gs_stream_t *st)
+{
+    for (unsigned k = 0; k < st->nslots; k++)
+        if (st->slots[k]->blocking)
+            return true;
+    return false;
+}
+
+static struct {
+    gs_stream_t *except;
+    bool blocking_only;
+    gs_breaker_t why;
+} settle_args;
+
+static void settle_one(gs_stream_t *st)
+{
+    if (st->origin == st && st->holding && st != settle_args.except &&
+        (!settle_args.blocking_only || group_blocking(st)))
+        gs_hold_settle(st, settle_args.why);
+}
+
+void gs_hold_settle_all(gs_stream_t *except, bool blocking_only, gs_breaker_t why)
+{
+    if (atomic_load_explicit(&gs_holders, memory_order_relaxed) == 0)
+        return;
+    settle_args.except = except;
+    settle_args.blocking_only = blocking_only;
+    settle_args.why = why;
+    gs_for_each_stream(settle_one);
+}
+
+/* ------------------------------------------------------------ matching */
+
+static bool can_hold(void) { return gs_opt.mode == GS_MODE_REPLAY; }
+
+bool gs_hold_advance(gs_stream_t *st, unsigned idx)
+{
+    const gs_rec_t *r = &st->recs[idx];
+    if (!can_hold())
+        return false;
+    if (!st->holding) {
+        if (idx != st->match_start)
+            return false;
+        st->ncand = gs_templates_starting(st, r->sig, st->cand, GS_MAX_CAND);
+        if (st->ncand == 0)
+            return false;
+        st->holding = true;
+        atomic_fetch_add_explicit(&gs_holders, 1, memory_order_relaxed);
+        st->complete = NULL;
+        st->slots_ordered = 1;
+    } else {
+        unsigned i = idx - st->match_start, k = 0;
+        for (unsigned c = 0; c < st->ncand; c++)
+            if (st->cand[c]->len > i && st->cand[c]->nodes[i].sig == r->sig)
+                st->cand[k++] = st->cand[c];
+        if (k == 0) {
+            if (st->complete != NULL) {
+                /* A shorter template was whole before this op: launch it;
+                 * what only the longer ones matched goes out eagerly; then
+                 * this op may begin the next match. */
+                launch(st, st->complete);
+                if (st->issued < idx) {
+                    cut(st, GS_BRK_mismatch, 0);
+                    gs_hold_issue(st, idx);
+                }
+                st->match_start = idx;
+                return gs_hold_advance(st, idx);
+            }
+            /* Counted even when chunks already took every held op. */
+            cut(st, GS_BRK_mismatch, 0);
+            gs_hold_issue(st, idx);
+            stop_holding(st);
+            if (st->period > 0)
+                st->period = 0; /* the loop changed: learn it again */
+            return false;
+        }
+        st->ncand = k;
+    }
+    unsigned held = idx - st->match_start + 1;
+    gs_template_t *whole = NULL;
+    bool longer = false;
+    for (unsigned c = 0; c < st->ncand; c++) {
+        if (st->cand[c]->len == held)
+            whole = st->cand[c];
+        else
+            longer = true;
+    }
+    if (whole != NULL && !longer) {
+        launch(st, whole);
+    } else if (whole != NULL) {
+        st->complete = whole;
+    } else if (st->ncand == 1) {
+        /* One template left and a chunk of it whole: send it now, so the GPU
+         * works while the program issues the rest of the step. */
+        gs_template_t *t = st->cand[0];
+        unsigned c = st->chunks_done;
+        if (c + 1 < t->nchunks && held == t->chunks[c].first + t->chunks[c].count &&
+            !launch_chunk(st, t, c, st->n))
+            stop_holding(st);
+    }
+    return true;
+}
