@@ -65,8 +65,10 @@ static void settle_everything(gs_breaker_t why)
 void gs_eng_barrier_stream(gs_fn_id_t id, CUstream s)
 {
     gs_count(GS_CTR_barriers, 1);
-    if (!gs_engine_on())
+    if (!gs_engine_on()) {
+        gs_eng_flush_if_off();
         return;
+    }
     pthread_mutex_lock(&gs_eng_lock);
     gs_frees += frees_memory(id);
     if (begins_capture(id))
@@ -79,8 +81,10 @@ void gs_eng_barrier_stream(gs_fn_id_t id, CUstream s)
 void gs_eng_barrier_all(gs_fn_id_t id)
 {
     gs_count(GS_CTR_barriers, 1);
-    if (!gs_engine_on())
+    if (!gs_engine_on()) {
+        gs_eng_flush_if_off();
         return;
+    }
     pthread_mutex_lock(&gs_eng_lock);
     if (atomic_load_explicit(&gs_holders, memory_order_relaxed) > 0)
         gs_breaker(GS_BRK_barrier, id);

@@ -70,6 +70,7 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
     (with_flags ? REAL(evrecf_fn, id)(e, s, flags) : REAL(evrec_fn, id)(e, s))
     gs_count(GS_CTR_ops, 1);
     if (!gs_engine_on()) {
+        gs_eng_flush_if_off();
         gs_count(GS_CTR_ops_passed, 1);
         return FORWARD_RECORD();
     }
@@ -119,6 +120,7 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
 {
     gs_count(GS_CTR_ops, 1);
     if (!gs_engine_on()) {
+        gs_eng_flush_if_off();
         gs_count(GS_CTR_ops_passed, 1);
         return REAL(evwait_fn, id)(s, e, flags);
     }
@@ -176,6 +178,7 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
 {
     gs_count(GS_CTR_ops, 1);
     if (!gs_engine_on()) {
+        gs_eng_flush_if_off();
         gs_count(GS_CTR_ops_passed, 1);
         return REAL(hostfn_fn, id)(s, fn, data);
     }
@@ -209,8 +212,10 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
 void gs_eng_event_host(gs_fn_id_t id, CUevent e)
 {
     gs_count(GS_CTR_barriers, 1);
-    if (!gs_engine_on())
+    if (!gs_engine_on()) {
+        gs_eng_flush_if_off();
         return;
+    }
     pthread_mutex_lock(&gs_eng_lock);
     gs_event_t *ev = gs_event_get(e, false);
     if (gs_event_in_step(ev) != NULL) {

@@ -199,11 +199,16 @@ static gs_breaker_t kernel_graphable(const gs_func_t *fn, const CUlaunchConfig *
     return GS_BRK_COUNT;
 }
 
+/* One launch in 128 is timed, for the measured costs in the summary. */
+static unsigned timing_tick;
+
 /* Common path of both launch entry points. */
 static CUresult kernel_op(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
                           const unsigned block[3], unsigned shmem, CUstream s,
                           void **params, void **extra, const CUlaunchConfig *cfg)
 {
+    bool timed = (++timing_tick & 127) == 0;
+    uint64_t t0 = timed ? gs_clock_ns() : 0;
     gs_stream_t *x;
     gs_rec_t *r = NULL;
     gs_func_t *fn = gs_func_get(f);
@@ -235,17 +240,24 @@ static CUresult kernel_op(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
         memcpy(r->u.k.block, block, sizeof r->u.k.block);
         r->u.k.shmem = shmem;
         r->sig = kernel_sig(id, fn, block, shmem, nattrs ? cfg->attrs : NULL, nattrs);
-        if (gs_op_commit(g, r))
+        if (gs_op_commit(g, r)) {
+            if (timed)
+                gs_diag_hold_ns(gs_clock_ns() - t0);
             return CUDA_SUCCESS;
+        }
     } else if (o == GS_REC_BARRIER) {
         gs_op_close(x, graphable ? GS_BRK_args : why);
     }
     /* An op that is not held for its own reasons is counted every time. */
     if (o == GS_REC_BARRIER || !graphable)
         gs_breaker(graphable ? GS_BRK_args : why, detail);
+    if (timed)
+        t0 = gs_clock_ns();
     CUresult res = cfg ? REAL(launch_ex_fn, id)(cfg, f, params, extra)
                        : REAL(launch_fn, id)(f, grid[0], grid[1], grid[2], block[0],
                                              block[1], block[2], shmem, s, params, extra);
+    if (timed)
+        gs_diag_eager_ns(gs_clock_ns() - t0);
     if (o == GS_REC_OK)
         gs_op_forwarded(x->origin, res);
     return res;
@@ -255,7 +267,7 @@ static CUresult kernel_op(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
 
 /* The engine went off (a capture began, or repeated failures turned it into
  * a pass-through) while steps held ops: they go out before anything else. */
-static void flush_if_off(void)
+void gs_eng_flush_if_off(void)
 {
     if (GS_UNLIKELY(atomic_load_explicit(&gs_holders, memory_order_relaxed) > 0)) {
         pthread_mutex_lock(&gs_eng_lock);
@@ -279,7 +291,7 @@ CUresult gs_eng_launch(gs_fn_id_t id, CUfunction f, unsigned gx, unsigned gy,
     gs_count(GS_CTR_ops, 1);
     gs_count(GS_CTR_launches, 1);
     if (!gs_engine_on()) {
-        flush_if_off();
+        gs_eng_flush_if_off();
         gs_count(GS_CTR_ops_passed, 1);
         return REAL(launch_fn, id)(f, gx, gy, gz, bx, by, bz, shmem, s, params, extra);
     }
@@ -293,7 +305,7 @@ CUresult gs_eng_launch_ex(gs_fn_id_t id, const CUlaunchConfig *cfg, CUfunction f
     gs_count(GS_CTR_ops, 1);
     gs_count(GS_CTR_launches, 1);
     if (!gs_engine_on() || cfg == NULL) {
-        flush_if_off();
+        gs_eng_flush_if_off();
         gs_count(GS_CTR_ops_passed, 1);
         return REAL(launch_ex_fn, id)(cfg, f, params, extra);
     }
@@ -374,7 +386,7 @@ static void copy_op(gs_fn_id_t id, CUstream s, const copy_in_t *c, bool *forward
 #define COPY_BEGIN(fwd)                                                      \
     gs_count(GS_CTR_ops, 1);                                                 \
     if (!gs_engine_on()) {                                                   \
-        flush_if_off();                                                      \
+        gs_eng_flush_if_off();                                                      \
         gs_count(GS_CTR_ops_passed, 1);                                      \
         return (fwd);                                                        \
     }                                                                        \

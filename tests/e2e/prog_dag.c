@@ -1,0 +1,463 @@
+/* prog_dag.c: decode-like loops whose steps are DAGs, for tests/e2e/dag_diff.sh,
+ * which runs every scenario on the simulated driver (whose streams and graph
+ * branches run in a seeded random order that respects only the declared
+ * dependencies) with and without the shim and compares what this prints.
+ *
+ *   prog_dag SCENARIO [--steps=N] [--module=FILE.ptx]
+ *
+ * On the simulated driver the kernels are its built-ins; on a GPU, --module
+ * names the PTX of tests/gpu/fuzz_kernels.cu (kernels of the same names and
+ * layouts; tests/gpu/gpu-dag.sh builds and runs this against the real
+ * driver).
+ *
+ * pdl       chains of kernels launched with programmatic stream
+ *           serialisation (the GDS twins of the built-ins), each reading what
+ *           the one before wrote
+ * pdlmix    PDL launches mixed with plain launches, copies and memsets
+ * attrs     launches carrying every kind of launch attribute: node
+ *           attributes, ignored entries, and now and then one that keeps the
+ *           launch eager (a programmatic event)
+ * pt        three threads, each decoding on its per-thread default stream
+ * ptlegacy  a thread on its per-thread stream; in the middle of every 4th
+ *           step the main thread reads its output with a legacy-stream
+ *           kernel (the implicit synchronisation must find the held ops
+ *           issued, by the other thread)
+ * streams   per layer, a side stream forked and joined by events
+ * fan       a fork to three side streams and joins back
+ * pool      fork/join with a different pair of events every step
+ * noreturn  a side stream that never joins back; the program syncs it
+ * hostfn    a host function per step that counts steps on the host
+ * timing    timing events around the step's kernels
+ * extwait   the step waits on an event recorded in the step before
+ *
+ * Prints one line: the scenario and a hash of every buffer and host value.
+ */
+#include "config.h"
+#define __CUDA_API_VERSION_INTERNAL 1
+#include <cuda.h>
+
+#include "ck.h"
+
+#include "simcuda.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N 256
+#define NB 8
+
+static CUmodule mod;
+static CUcontext ctx;
+static int n = N;
+
+typedef struct {
+    CUdeviceptr b[NB];
+    CUdeviceptr cnt;
+    int *pinned;
+    CUstream s;
+    uint64_t acc;
+} lane_t;
+
+static CUfunction K(const char *name)
+{
+    CUfunction f;
+    CK(cuModuleGetFunction(&f, mod, name));
+    return f;
+}
+
+static void fold(uint64_t *acc, const void *p, size_t len)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < len; i++)
+        *acc = (*acc ^ c[i]) * 1099511628211ull;
+}
+
+static void lane_init(lane_t *l, CUstream s)
+{
+    l->s = s;
+    l->acc = 14695981039346656037ull;
+    for (int i = 0; i < NB; i++) {
+        CK(cuMemAlloc_v2(&l->b[i], N * 4));
+        CK(cuMemsetD32_v2(l->b[i], (unsigned)i, N));
+    }
+    CK(cuMemAlloc_v2(&l->cnt, 4));
+    CK(cuMemsetD32_v2(l->cnt, 0, 1));
+    CK(cuMemAllocHost_v2((void **)&l->pinned, 4));
+}
+
+static void lane_fold(lane_t *l)
+{
+    static float host[N];
+    CK(cuCtxSynchronize());
+    for (int i = 0; i < NB; i++) {
+        CK(cuMemcpyDtoH_v2(host, l->b[i], sizeof host));
+        fold(&l->acc, host, sizeof host);
+    }
+}
+
+/* A kernel launch with optional attributes, through cuLaunchKernelEx. */
+static void launch_ex(const char *name, CUstream s, unsigned grid, unsigned block, void **args,
+                      CUlaunchAttribute *attrs, unsigned nattrs)
+{
+    CUlaunchConfig cfg = {.gridDimX = grid, .gridDimY = 1, .gridDimZ = 1, .blockDimX = block,
+                          .blockDimY = 1, .blockDimZ = 1, .hStream = s, .attrs = attrs,
+                          .numAttrs = nattrs};
+    CK(cuLaunchKernelEx(&cfg, K(name), args, NULL));
+}
+
+static CUlaunchAttribute pss(int on)
+{
+    CUlaunchAttribute a;
+    memset(&a, 0, sizeof a);
+    a.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    a.value.programmaticStreamSerializationAllowed = on;
+    return a;
+}
+
+/* y = a * x + y, by PDL (GDS twin) or plainly. */
+static void axpy(lane_t *l, CUstream s, int y, int x, float a, bool pdl)
+{
+    void *args[] = {&l->b[y], &l->b[x], &a, &n};
+    CUlaunchAttribute at = pss(1);
+    if (pdl)
+        launch_ex("sim_axpy_gds", s, N / 64, 64, args, &at, 1);
+    else
+        CK(cuLaunchKernel(K("sim_axpy"), N / 64, 1, 1, 64, 1, 1, 0, s, args, NULL));
+}
+
+static void add3(lane_t *l, CUstream s, int y, int a, int b, bool pdl)
+{
+    void *args[] = {&l->b[y], &l->b[a], &l->b[b], &n};
+    CUlaunchAttribute at = pss(1);
+    if (pdl)
+        launch_ex("sim_add_gds", s, N / 64, 64, args, &at, 1);
+    else
+        CK(cuLaunchKernel(K("sim_add"), N / 64, 1, 1, 64, 1, 1, 0, s, args, NULL));
+}
+
+/* cnt = the first word of b0: ends a step with an op that reads what came
+ * before, so that the edge into it carries data. */
+static void tail(lane_t *l, CUstream s)
+{
+    CK(cuMemcpyDtoDAsync_v2(l->cnt, l->b[0], 4, s));
+}
+
+static void inc(lane_t *l, CUstream s)
+{
+    int one = 1;
+    void *args[] = {&l->cnt, &one};
+    CK(cuLaunchKernel(K("sim_inc_i32"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL));
+}
+
+/* The end of a step: the counter to page-locked memory, then sync. */
+static void end_step(lane_t *l)
+{
+    CK(cuMemcpyDtoHAsync_v2(l->pinned, l->cnt, 4, l->s));
+    CK(cuStreamSynchronize(l->s));
+    fold(&l->acc, l->pinned, 4);
+}
+
+/* ------------------------------------------------------------ scenarios */
+
+static void step_pdl(lane_t *l, int step)
+{
+    float a = 0.5f + (float)(step % 3) * 0.25f;
+    axpy(l, l->s, 1, 0, 1.0f, false);
+    for (int i = 0; i < 6; i++)
+        axpy(l, l->s, 2 + i % 3, 1 + i % 3, a, true);
+    add3(l, l->s, 0, 2, 3, true);
+    tail(l, l->s);
+}
+
+static void step_pdlmix(lane_t *l, int step)
+{
+    float host[N / 4];
+    for (int i = 0; i < N / 4; i++)
+        host[i] = (float)((i + step) % 7);
+    axpy(l, l->s, 1, 0, 0.5f, true);
+    CK(cuMemcpyHtoDAsync_v2(l->b[2], host, sizeof host, l->s));
+    axpy(l, l->s, 3, 2, 0.25f, true); /* after a copy: a full edge */
+    axpy(l, l->s, 4, 3, 2.0f, false);
+    axpy(l, l->s, 5, 4, 1.0f, true);
+    CK(cuMemsetD32Async(l->b[6], (unsigned)step, N / 2, l->s));
+    add3(l, l->s, 7, 5, 6, true);
+    CK(cuMemcpyDtoDAsync_v2(l->b[0], l->b[7], N * 4, l->s));
+    inc(l, l->s);
+}
+
+static void step_attrs(lane_t *l, int step)
+{
+    float a = (float)(step % 5) * 0.5f;
+    void *args[] = {&l->b[1], &l->b[0], &a, &n};
+    CUlaunchAttribute at[4];
+    memset(at, 0x5a + step, sizeof at); /* padding as a program's stack leaves it */
+    at[0].id = CU_LAUNCH_ATTRIBUTE_PRIORITY;
+    at[0].value.priority = -1;
+    at[1].id = CU_LAUNCH_ATTRIBUTE_IGNORE;
+    at[2].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+    at[2].value.clusterDim.x = 2, at[2].value.clusterDim.y = 1, at[2].value.clusterDim.z = 1;
+    at[3].id = CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN;
+    at[3].value.memSyncDomain = CU_LAUNCH_MEM_SYNC_DOMAIN_DEFAULT;
+    launch_ex("sim_axpy", l->s, N / 64, 64, args, at, 4);
+    at[0].id = CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT;
+    at[0].value.sharedMemCarveout = 50;
+    at[1].id = CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW;
+    memset(&at[1].value.accessPolicyWindow, 0, sizeof at[1].value.accessPolicyWindow);
+    at[1].value.accessPolicyWindow.base_ptr = (void *)(uintptr_t)l->b[0];
+    at[1].value.accessPolicyWindow.num_bytes = N * 4;
+    at[1].value.accessPolicyWindow.hitRatio = 0.5f;
+    at[1].value.accessPolicyWindow.hitProp = CU_ACCESS_PROPERTY_PERSISTING;
+    at[1].value.accessPolicyWindow.missProp = CU_ACCESS_PROPERTY_STREAMING;
+    void *args2[] = {&l->b[2], &l->b[1], &a, &n};
+    launch_ex("sim_scale", l->s, N / 64, 64, args2, at, 2);
+    if (step % 4 == 3) {
+        /* A programmatic event keeps this launch eager (a barrier). */
+        CUevent ev;
+        CK(cuEventCreate(&ev, CU_EVENT_DISABLE_TIMING));
+        at[0].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT;
+        memset(&at[0].value, 0, sizeof at[0].value);
+        at[0].value.programmaticEvent.event = ev;
+        launch_ex("sim_axpy", l->s, N / 64, 64, args, at, 1);
+        CK(cuStreamSynchronize(l->s));
+        CK(cuEventDestroy_v2(ev));
+    }
+    add3(l, l->s, 3, 1, 2, false);
+    inc(l, l->s);
+}
+
+/* One stream forked and joined per layer: B computes part of each layer. */
+static CUstream side[3];
+static CUevent evs[8];
+
+static void step_streams(lane_t *l, int step, int nside, bool pool)
+{
+    unsigned base = pool ? (unsigned)(step % 2) * 4 : 0;
+    for (int layer = 0; layer < 2; layer++) {
+        axpy(l, l->s, 1, 0, 0.5f, false);
+        CK(cuEventRecord(evs[base], l->s));
+        for (int k = 0; k < nside; k++) {
+            CK(cuStreamWaitEvent(side[k], evs[base], 0));
+            axpy(l, side[k], 2 + k, 1, 0.25f * (float)(k + 1), false);
+            CK(cuEventRecord(evs[base + 1 + k], side[k]));
+        }
+        axpy(l, l->s, 5, 1, 2.0f, false); /* on A, beside the side streams */
+        for (int k = 0; k < nside; k++)
+            CK(cuStreamWaitEvent(l->s, evs[base + 1 + k], 0));
+        add3(l, l->s, 0, 2, 5, false);
+        if (nside > 1)
+            add3(l, l->s, 0, 0, 3, false);
+    }
+    /* Every edge of the step carries data, so a missing one shows. */
+    tail(l, l->s);
+}
+
+static void step_noreturn(lane_t *l, int step)
+{
+    (void)step;
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    CK(cuEventRecord(evs[0], l->s));
+    CK(cuStreamWaitEvent(side[0], evs[0], 0));
+    axpy(l, side[0], 2, 1, 0.25f, false); /* B: reads what A wrote */
+    axpy(l, l->s, 3, 1, 1.5f, false);
+    inc(l, l->s);
+    end_step(l);
+    /* B never joined back: the program waits for it and uses its output
+     * in the next step (on A, after this sync). */
+    CK(cuStreamSynchronize(side[0]));
+}
+
+static int host_steps;
+static void CUDA_CB count_step(void *p) { host_steps += *(int *)p; }
+
+static void step_hostfn(lane_t *l, int step)
+{
+    static int one = 1, two = 2;
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    CK(cuLaunchHostFunc(l->s, count_step, step % 3 ? &one : &two));
+    axpy(l, l->s, 2, 1, 0.5f, false);
+    inc(l, l->s);
+}
+
+static CUevent t0, t1;
+static float elapsed_sum;
+static int elapsed_ok;
+
+static void step_timing(lane_t *l, int step)
+{
+    (void)step;
+    CK(cuEventRecord(t0, l->s));
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    axpy(l, l->s, 2, 1, 0.5f, false);
+    CK(cuEventRecord(t1, l->s));
+    inc(l, l->s);
+}
+
+static void after_timing(void)
+{
+    float ms = -1;
+    CUresult r = cuEventElapsedTime(&ms, t0, t1);
+    elapsed_ok += r == CUDA_SUCCESS && ms >= 0;
+    elapsed_sum += r == CUDA_SUCCESS ? ms : 0;
+}
+
+/* The step waits on an event recorded at the end of the step before (an
+ * event from outside the step: an event wait node), alternating two events
+ * (the node is patched). */
+static void step_extwait(lane_t *l, int step)
+{
+    if (step > 0)
+        CK(cuStreamWaitEvent(l->s, evs[6 + (step - 1) % 2], 0));
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    add3(l, l->s, 0, 1, 2, false);
+    inc(l, l->s);
+    CK(cuEventRecord(evs[6 + step % 2], l->s));
+}
+
+/* ------------------------------------------------------------ threads */
+
+static int steps = 40;
+static pthread_barrier_t meet;
+
+typedef struct {
+    lane_t l;
+    int id;
+    bool legacy_peer;
+} worker_t;
+
+/* A decode on the calling thread's per-thread stream (the _ptsz entry
+ * points with stream 0). */
+static void *pt_worker(void *arg)
+{
+    worker_t *w = arg;
+    snprintf(ck_context, sizeof ck_context, "thread %d", w->id);
+    CK(cuCtxSetCurrent(ctx));
+    lane_init(&w->l, NULL);
+    for (int step = 0; step < steps; step++) {
+        float a = 0.5f + (float)(step % 2) * 0.25f;
+        for (int i = 0; i < 4; i++) {
+            void *args[] = {&w->l.b[1 + i % 2], &w->l.b[i % 2], &a, &n};
+            CK(cuLaunchKernel_ptsz(K("sim_axpy"), N / 64, 1, 1, 64, 1, 1, 0, NULL, args, NULL));
+        }
+        int one = 1;
+        void *ia[] = {&w->l.cnt, &one};
+        CK(cuLaunchKernel_ptsz(K("sim_inc_i32"), 1, 1, 1, 1, 1, 1, 0, NULL, ia, NULL));
+        if (w->legacy_peer && step % 4 == 3) {
+            /* The main thread now reads b[1] on the legacy stream, which
+             * waits for this thread's work so far (implicit sync). */
+            pthread_barrier_wait(&meet);
+            pthread_barrier_wait(&meet);
+        }
+        CK(cuMemcpyDtoHAsync_v2_ptsz(w->l.pinned, w->l.cnt, 4, NULL));
+        CK(cuStreamSynchronize_ptsz(NULL));
+        fold(&w->l.acc, w->l.pinned, 4);
+    }
+    return NULL;
+}
+
+static uint64_t run_threads(int nthreads, bool legacy_peer)
+{
+    worker_t w[3];
+    pthread_t th[3];
+    lane_t peer;
+    if (legacy_peer) {
+        pthread_barrier_init(&meet, NULL, 2);
+        lane_init(&peer, NULL);
+    }
+    for (int i = 0; i < nthreads; i++) {
+        w[i].id = i;
+        w[i].legacy_peer = legacy_peer;
+        CK(pthread_create(&th[i], NULL, pt_worker, &w[i]));
+    }
+    if (legacy_peer)
+        for (int step = 3; step < steps; step += 4) {
+            pthread_barrier_wait(&meet);
+            float one = 1.0f;
+            void *args[] = {&peer.b[0], &w[0].l.b[1], &one, &n};
+            CK(cuLaunchKernel(K("sim_axpy"), N / 64, 1, 1, 64, 1, 1, 0, NULL, args, NULL));
+            pthread_barrier_wait(&meet);
+        }
+    uint64_t acc = 14695981039346656037ull;
+    for (int i = 0; i < nthreads; i++) {
+        CK(pthread_join(th[i], NULL));
+        lane_fold(&w[i].l);
+        fold(&acc, &w[i].l.acc, sizeof w[i].l.acc);
+    }
+    if (legacy_peer) {
+        lane_fold(&peer);
+        fold(&acc, &peer.acc, sizeof peer.acc);
+    }
+    return acc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: prog_dag SCENARIO [--steps=N]\n");
+        return 2;
+    }
+    const char *sc = argv[1], *module = NULL;
+    for (int i = 2; i < argc; i++)
+        if (strncmp(argv[i], "--steps=", 8) == 0)
+            steps = atoi(argv[i] + 8);
+        else if (strncmp(argv[i], "--module=", 9) == 0)
+            module = argv[i] + 9;
+    CK(cuInit(0));
+    CK(cuDevicePrimaryCtxRetain(&ctx, 0));
+    CK(cuCtxSetCurrent(ctx));
+    CK(cuModuleLoadData(&mod, module ? ck_read_file(module) : "simcuda"));
+    if (strcmp(sc, "pt") == 0 || strcmp(sc, "ptlegacy") == 0) {
+        uint64_t acc = run_threads(sc[2] == 'l' ? 1 : 3, sc[2] == 'l');
+        printf("scenario=%s steps=%d result=%016llx\n", sc, steps, (unsigned long long)acc);
+        return 0;
+    }
+    CUstream s;
+    CK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    for (int k = 0; k < 3; k++)
+        CK(cuStreamCreate(&side[k], CU_STREAM_NON_BLOCKING));
+    for (int e = 0; e < 8; e++)
+        CK(cuEventCreate(&evs[e], CU_EVENT_DISABLE_TIMING));
+    CK(cuEventCreate(&t0, CU_EVENT_DEFAULT));
+    CK(cuEventCreate(&t1, CU_EVENT_DEFAULT));
+    lane_t l;
+    lane_init(&l, s);
+    for (int step = 0; step < steps; step++) {
+        if (strcmp(sc, "pdl") == 0)
+            step_pdl(&l, step);
+        else if (strcmp(sc, "pdlmix") == 0)
+            step_pdlmix(&l, step);
+        else if (strcmp(sc, "attrs") == 0)
+            step_attrs(&l, step);
+        else if (strcmp(sc, "streams") == 0)
+            step_streams(&l, step, 1, false);
+        else if (strcmp(sc, "fan") == 0)
+            step_streams(&l, step, 3, false);
+        else if (strcmp(sc, "pool") == 0)
+            step_streams(&l, step, 2, true);
+        else if (strcmp(sc, "noreturn") == 0) {
+            step_noreturn(&l, step);
+            continue;
+        } else if (strcmp(sc, "hostfn") == 0)
+            step_hostfn(&l, step);
+        else if (strcmp(sc, "timing") == 0)
+            step_timing(&l, step);
+        else if (strcmp(sc, "extwait") == 0)
+            step_extwait(&l, step);
+        else {
+            fprintf(stderr, "unknown scenario %s\n", sc);
+            return 2;
+        }
+        end_step(&l);
+        if (strcmp(sc, "timing") == 0)
+            after_timing();
+    }
+    lane_fold(&l);
+    fold(&l.acc, &host_steps, sizeof host_steps);
+    fold(&l.acc, &elapsed_ok, sizeof elapsed_ok);
+    printf("scenario=%s steps=%d result=%016llx host_steps=%d elapsed_ok=%d\n", sc, steps,
+           (unsigned long long)l.acc, host_steps, elapsed_ok);
+    return 0;
+}

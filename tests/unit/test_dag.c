@@ -1,0 +1,165 @@
+/* test_dag.c: the DAG of a step (src/dag.c) and the launch attribute
+ * decisions (src/attrs.c).
+ *
+ * The DAG must be what stream capture makes of the same calls: stream order
+ * as full edges, a programmatic edge into a PDL launch from the kernel before
+ * it on its stream (and a full one after a copy), event records as side
+ * leaves, waits on the step's own events as joins (no node), waits on
+ * earlier events as nodes; every attribute of cuda.h has a decision. */
+#include "cm.h"
+#include "eng.h"
+
+static gs_rec_t recs[32];
+static unsigned n;
+
+static void add(gs_opkind_t kind, unsigned slot, uint8_t flags, int ref)
+{
+    memset(&recs[n], 0, sizeof recs[n]);
+    recs[n].kind = (uint8_t)kind;
+    recs[n].slot = (uint8_t)slot;
+    recs[n].flags = flags;
+    if (kind == GS_OP_EVWAIT || kind == GS_OP_EVREC)
+        recs[n].u.e.ref = ref;
+    n++;
+}
+
+/* The edges into record i as "from:type" words, e.g. "0:0 3:1". */
+static const char *edges_of(const gs_dag_t *d, unsigned i)
+{
+    static char buf[256];
+    size_t o = 0;
+    buf[0] = '\0';
+    for (uint32_t e = d->start[i]; e < d->start[i + 1]; e++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%u:%u", o ? " " : "",
+                              d->edges[e].from, d->edges[e].type);
+    return buf;
+}
+
+static int reset(void **state)
+{
+    (void)state;
+    n = 0;
+    return 0;
+}
+
+static void test_straight_line(void **state)
+{
+    (void)state;
+    add(GS_OP_KERNEL, 0, 0, -1);
+    add(GS_OP_MEMSET, 0, 0, -1);
+    add(GS_OP_KERNEL, 0, 0, -1);
+    gs_dag_t d;
+    assert_true(gs_dag_build(&d, recs, n));
+    assert_string_equal(edges_of(&d, 0), "");
+    assert_string_equal(edges_of(&d, 1), "0:0");
+    assert_string_equal(edges_of(&d, 2), "1:0");
+    assert_int_equal(d.nedges, 2);
+    gs_dag_free(&d);
+}
+
+static void test_pdl(void **state)
+{
+    (void)state;
+    add(GS_OP_KERNEL, 0, 0, -1);          /* 0 */
+    add(GS_OP_KERNEL, 0, GS_REC_PDL, -1); /* 1: programmatic from 0 */
+    add(GS_OP_KERNEL, 0, GS_REC_PDL, -1); /* 2: programmatic from 1 */
+    add(GS_OP_DTOD, 0, 0, -1);            /* 3 */
+    add(GS_OP_KERNEL, 0, GS_REC_PDL, -1); /* 4: after a copy: full */
+    add(GS_OP_KERNEL, 0, 0, -1);          /* 5: no attribute: full */
+    gs_dag_t d;
+    assert_true(gs_dag_build(&d, recs, n));
+    assert_string_equal(edges_of(&d, 1), "0:1");
+    assert_string_equal(edges_of(&d, 2), "1:1");
+    assert_string_equal(edges_of(&d, 3), "2:0");
+    assert_string_equal(edges_of(&d, 4), "3:0");
+    assert_string_equal(edges_of(&d, 5), "4:0");
+    gs_dag_free(&d);
+}
+
+static void test_fork_join(void **state)
+{
+    (void)state;
+    add(GS_OP_KERNEL, 0, 0, -1);  /* 0: A */
+    add(GS_OP_EVREC, 0, 0, -1);   /* 1: record e1 on A */
+    add(GS_OP_EVWAIT, 1, 0, 1);   /* 2: B waits e1: no node */
+    add(GS_OP_KERNEL, 1, 0, -1);  /* 3: B, after the record */
+    add(GS_OP_KERNEL, 0, 0, -1);  /* 4: A, not after the record */
+    add(GS_OP_EVREC, 1, 0, -1);   /* 5: record e2 on B */
+    add(GS_OP_EVWAIT, 0, 0, 5);   /* 6: A waits e2 */
+    add(GS_OP_KERNEL, 0, GS_REC_PDL, -1); /* 7: joins: A's kernel (programmatic), e2 */
+    gs_dag_t d;
+    assert_true(gs_dag_build(&d, recs, n));
+    assert_string_equal(edges_of(&d, 1), "0:0");
+    assert_true(d.virt[2]);
+    assert_string_equal(edges_of(&d, 2), "");
+    assert_string_equal(edges_of(&d, 3), "1:0");
+    assert_string_equal(edges_of(&d, 4), "0:0");
+    assert_string_equal(edges_of(&d, 5), "3:0");
+    assert_true(d.virt[6]);
+    assert_string_equal(edges_of(&d, 7), "4:1 5:0");
+    gs_dag_free(&d);
+}
+
+static void test_external_wait_and_host(void **state)
+{
+    (void)state;
+    add(GS_OP_EVWAIT, 0, 0, -1); /* 0: an event from before the step: a node */
+    add(GS_OP_HOST, 0, 0, -1);   /* 1 */
+    add(GS_OP_KERNEL, 0, GS_REC_PDL, -1); /* 2: after a host node: full */
+    gs_dag_t d;
+    assert_true(gs_dag_build(&d, recs, n));
+    assert_false(d.virt[0]);
+    assert_string_equal(edges_of(&d, 1), "0:0");
+    assert_string_equal(edges_of(&d, 2), "1:0");
+    gs_dag_free(&d);
+}
+
+static void test_too_many_joins(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 17; i++)
+        add(GS_OP_EVREC, 1, 0, -1);
+    for (int i = 0; i < 17; i++)
+        add(GS_OP_EVWAIT, 0, 0, i);
+    gs_dag_t d;
+    assert_false(gs_dag_build(&d, recs, n));
+}
+
+static void test_every_attribute_decided(void **state)
+{
+    (void)state;
+    for (int id = 0; id < CU_LAUNCH_ATTRIBUTE_MAX; id++) {
+        gs_attr_policy_t p = gs_attr_policy((CUlaunchAttributeID)id);
+        const char *why = gs_attr_reason((CUlaunchAttributeID)id);
+        assert_non_null(why);
+        assert_true(strlen(why) > 10);
+        if (p == GS_ATTR_NODE || p == GS_ATTR_EDGE)
+            assert_true(gs_attr_bytes((CUlaunchAttributeID)id) > 0);
+    }
+    /* Measured on the H200: what kernel nodes refuse is never a node
+     * attribute; an id this build does not know is a barrier. */
+    assert_int_equal(gs_attr_policy(CU_LAUNCH_ATTRIBUTE_IGNORE), GS_ATTR_DROP);
+    assert_int_equal(gs_attr_policy(CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY), GS_ATTR_BARRIER);
+    assert_int_equal(gs_attr_policy(CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION),
+                     GS_ATTR_EDGE);
+    assert_int_equal(gs_attr_policy(CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT), GS_ATTR_BARRIER);
+    assert_int_equal(gs_attr_policy(CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT), GS_ATTR_BARRIER);
+    assert_int_equal(gs_attr_policy(CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION), GS_ATTR_NODE);
+    assert_int_equal(gs_attr_policy((CUlaunchAttributeID)15), GS_ATTR_BARRIER);
+    assert_int_equal(gs_attr_policy(CU_LAUNCH_ATTRIBUTE_MAX), GS_ATTR_BARRIER);
+    assert_int_equal(gs_attr_policy((CUlaunchAttributeID)4096), GS_ATTR_BARRIER);
+    assert_string_equal(gs_attr_name(CU_LAUNCH_ATTRIBUTE_PRIORITY), "PRIORITY");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_straight_line, reset),
+        cmocka_unit_test_setup(test_pdl, reset),
+        cmocka_unit_test_setup(test_fork_join, reset),
+        cmocka_unit_test_setup(test_external_wait_and_host, reset),
+        cmocka_unit_test_setup(test_too_many_joins, reset),
+        cmocka_unit_test(test_every_attribute_decided),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
