@@ -16,6 +16,7 @@
 #include "config.h"
 #include "eng.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,6 +196,7 @@ static long long template_bytes(const gs_template_t *t, size_t arena)
 
 static void free_template(gs_template_t *t)
 {
+    gs_dump_free(t);
     gs_graph_destroy(t);
     gs_mem_account(-template_bytes(t, t->arena_bytes), 0);
     free(t->nodes);
@@ -224,9 +226,61 @@ static void evict_lru(void)
     free_template(t);
 }
 
-/* Makes a template of recs[0..len) (args from `arena`). */
+/* One info line per template: what it holds (the kernels it runs most,
+ * copies, events), how many steps it took to find, how long the build
+ * took. Formatted only when info is logged. */
+static void log_template(const gs_stream_t *st, const gs_template_t *t, const gs_rec_t *recs,
+                         unsigned seen, uint64_t ns)
+{
+    struct { const gs_func_t *fn; unsigned n; } top[16];
+    unsigned ntop = 0, kernels = 0, copies = 0, evs = 0, hosts = 0;
+    for (unsigned i = 0; i < t->len; i++) {
+        const gs_rec_t *r = &recs[i];
+        if (r->kind == GS_OP_KERNEL) {
+            kernels++;
+            unsigned k = 0;
+            while (k < ntop && top[k].fn != r->u.k.fn)
+                k++;
+            if (k == ntop && ntop < 16)
+                top[ntop++] = (__typeof__(top[0])){r->u.k.fn, 0};
+            if (k < ntop)
+                top[k].n++;
+        } else if (r->kind == GS_OP_EVREC || r->kind == GS_OP_EVWAIT) {
+            evs++;
+        } else if (r->kind == GS_OP_HOST) {
+            hosts++;
+        } else {
+            copies++;
+        }
+    }
+    char names[160] = "";
+    size_t o = 0;
+    for (unsigned shown = 0; shown < 3 && ntop > 0; shown++) {
+        unsigned best = 0;
+        for (unsigned k = 1; k < ntop; k++)
+            if (top[k].n > top[best].n)
+                best = k;
+        if (top[best].n == 0)
+            break;
+        int w = snprintf(names + o, sizeof names - o, "%s%s x%u", o ? ", " : "",
+                         top[best].fn->name, top[best].n);
+        if (w > 0 && (size_t)w < sizeof names - o)
+            o += (size_t)w;
+        top[best].n = 0;
+    }
+    GS_INFO("%s a %sstep on stream %#llx: %u ops (%u kernels%s%s%s, %u copies/memsets, "
+            "%u events, %u host functions) on %u stream(s), found after %u occurrences; "
+            "%u full and %u programmatic edges, built in %.2f ms",
+            t->failed ? "could not graph" : "graphed", t->periodic ? "periodic " : "",
+            (unsigned long long)st->key, t->len, kernels, o ? ": " : "", names,
+            ntop > 3 ? ", ..." : "", copies, evs, hosts, t->nslots, seen, t->edges[0],
+            t->edges[1], (double)ns / 1e6);
+}
+
+/* Makes a template of recs[0..len) (args from `arena`), a step seen
+ * `seen` times. */
 static gs_template_t *form(gs_stream_t *st, const gs_rec_t *recs, unsigned len,
-                           uint64_t hash, bool periodic)
+                           uint64_t hash, bool periodic, unsigned seen)
 {
     /* cuCtxGetCurrent failed at the step's start (logged there): copy and
      * memset nodes could not name their context, so the step stays eager. */
@@ -267,6 +321,7 @@ static gs_template_t *form(gs_stream_t *st, const gs_rec_t *recs, unsigned len,
     while (ntemplates >= (unsigned)gs_opt.max_graphs)
         evict_lru();
     gs_count(GS_CTR_templates, 1);
+    uint64_t t0 = gs_clock_ns();
     if (gs_opt.mode == GS_MODE_OBSERVE) {
         t->observed = true;
         GS_INFO("observe: a %sstep of %u ops on stream %#llx recurs; replay mode "
@@ -274,10 +329,9 @@ static gs_template_t *form(gs_stream_t *st, const gs_rec_t *recs, unsigned len,
                 (unsigned long long)st->key);
     } else if (!gs_graph_build(t, recs, st->arena, st->handle)) {
         t->failed = true;
-    } else {
-        GS_INFO("built a graph of %u nodes for a %sstep on stream %#llx", len,
-                periodic ? "periodic " : "", (unsigned long long)st->key);
     }
+    if (gs_opt.log >= GS_LOG_INFO && !t->observed)
+        log_template(st, t, recs, seen, gs_clock_ns() - t0);
     gs_template_touch(t);
     t->next = templates;
     templates = t;
@@ -308,7 +362,7 @@ void gs_step_close(gs_stream_t *st)
             if (was_unused(st->key, st->hash, n))
                 gs_count(GS_CTR_thrash_skipped, 1);
             else
-                form(st, st->recs, n, st->hash, false);
+                form(st, st->recs, n, st->hash, false, seen + 1);
         }
     }
     st->period = 0;
@@ -344,7 +398,7 @@ gs_template_t *gs_period_detect(gs_stream_t *st)
             h = gs_mix(h, st->recs[j].sig);
         t = find_template(st->key, h, p);
         if (t == NULL)
-            t = form(st, st->recs + (n - p), p, h, true);
+            t = form(st, st->recs + (n - p), p, h, true, w);
         if (t != NULL) {
             st->period = p;
             GS_DEBUG("stream %#llx runs without barriers with a period of %u ops",
@@ -364,6 +418,12 @@ unsigned gs_templates_starting(gs_stream_t *st, uint64_t sig, gs_template_t **ou
             t->nodes[0].sig == sig && t->ctx == st->ctx && (st->period == 0 || t->periodic))
             out[n++] = t;
     return n;
+}
+
+void gs_templates_dump(void)
+{
+    for (gs_template_t *t = templates; t != NULL; t = t->next)
+        gs_dump_write(t);
 }
 
 void gs_templates_release_all(void)

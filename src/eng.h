@@ -225,6 +225,10 @@ typedef struct gs_node {
     CUevent ev;             /* event record / wait node */
     CUhostFn fn;            /* host node */
     void *fdata;
+    /* GRAPHSHIM_DUMP_DIR only: how often each argument (kernels: each
+     * parameter, then the grid) changed between replays. */
+    uint32_t *chg, *psize;  /* psize: (offset, size) of each parameter */
+    unsigned nchg;
 } gs_node_t;
 
 /* A template's graph is cut into chunks of GRAPHSHIM_CHUNK_OPS nodes, each
@@ -266,6 +270,8 @@ typedef struct gs_template {
     bool launched_with_staging;
     uint64_t last_used;
     unsigned long long replays;
+    char *dump;             /* GRAPHSHIM_DUMP_DIR: what the template is */
+    size_t dump_len;
     struct gs_template *next;  /* in the global list */
 } gs_template_t;
 
@@ -285,6 +291,24 @@ bool gs_graph_available(void);
 /* Whether the driver takes event and host nodes (issue 10's step kinds);
  * without them such calls stay barriers. */
 bool gs_graph_has_event_nodes(void);
+
+/* ------------------------------------------------------------ dump.c */
+
+bool gs_dump_on(void);
+/* Describes a template just built (its records and DAG) and writes its
+ * file; from then on its nodes count their changes. */
+void gs_dump_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
+                   const gs_dag_t *dag);
+/* A node is patched: kernels compare each parameter (old: the bytes the
+ * graph held), others count `what` (0: destination, event or function; 1:
+ * source or data). Nothing unless the template is dumped. */
+void gs_dump_kernel_changes(gs_node_t *nd, const uint8_t *old, const uint8_t *now,
+                            bool grid_changed);
+void gs_dump_change(gs_node_t *nd, unsigned what);
+/* Writes the template's file again, with the counts. */
+void gs_dump_write(const gs_template_t *t);
+/* The last write, and what dumping holds, when a template goes. */
+void gs_dump_free(gs_template_t *t);
 
 /* ----------------------------------------------------------- detect.c */
 
@@ -349,6 +373,8 @@ unsigned gs_templates_starting(gs_stream_t *st, uint64_t sig,
                                gs_template_t **out, unsigned cap);
 void gs_template_touch(gs_template_t *t);
 void gs_templates_release_all(void);
+/* Writes every template's dump (at exit). */
+void gs_templates_dump(void);
 void gs_streams_reset(uint64_t key); /* a destroyed stream */
 void gs_for_each_stream(void (*fn)(gs_stream_t *));
 /* Where an event was last recorded by the program, as far as the engine

@@ -108,3 +108,12 @@ void gs_eng_failure(gs_counter_t reason, const char *what, CUresult r)
                 "for the rest of this process", GS_MAX_FAILURES);
     }
 }
+
+void gs_eng_at_exit(void)
+{
+    if (!gs_dump_on())
+        return;
+    pthread_mutex_lock(&gs_eng_lock);
+    gs_templates_dump();
+    pthread_mutex_unlock(&gs_eng_lock);
+}

@@ -384,6 +384,8 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
         if ((r = GS_CALL(cuEventCreate, &t->done, CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS)
             goto fail;
     }
+    if (gs_dump_on())
+        gs_dump_build(t, recs, arena, &dag);
     gs_dag_free(&dag);
     gs_count(GS_CTR_graphs_built, 1);
     gs_count(GS_CTR_edges_full, t->edges[0]);
@@ -424,6 +426,8 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
         kernel_params(&p, fn, rec->u.k.grid, rec->u.k.block, rec->u.k.shmem, kp);
         CUresult r = GS_CALL(cuGraphExecKernelNodeSetParams_v2, exec, nd->node, &p);
         if (r == CUDA_SUCCESS) {
+            gs_dump_kernel_changes(nd, t->arena + nd->data, data,
+                                   memcmp(nd->grid, rec->u.k.grid, sizeof nd->grid) != 0);
             memcpy(t->arena + nd->data, data, fn->argsize);
             memcpy(nd->grid, rec->u.k.grid, sizeof nd->grid);
             *patched = true;
@@ -456,6 +460,7 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
                          : GS_CALL(cuGraphExecEventWaitNodeSetEvent, exec, nd->node,
                                    rec->u.e.ev);
         if (r == CUDA_SUCCESS) {
+            gs_dump_change(nd, 0);
             nd->ev = rec->u.e.ev;
             *patched = true;
         }
@@ -467,6 +472,7 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
         CUDA_HOST_NODE_PARAMS h = {rec->u.h.fn, rec->u.h.data};
         CUresult r = GS_CALL(cuGraphExecHostNodeSetParams, exec, nd->node, &h);
         if (r == CUDA_SUCCESS) {
+            gs_dump_change(nd, nd->fn != rec->u.h.fn ? 0 : 1);
             nd->fn = rec->u.h.fn;
             nd->fdata = rec->u.h.data;
             *patched = true;
@@ -484,6 +490,7 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
         memset_params(&m, &next, rec->u.m.elsize);
         CUresult r = GS_CALL(cuGraphExecMemsetNodeSetParams, exec, nd->node, &m, t->ctx);
         if (r == CUDA_SUCCESS) {
+            gs_dump_change(nd, nd->dst != next.dst ? 0 : 1);
             *nd = next;
             *patched = true;
         }
@@ -499,6 +506,10 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
     copy_params(&c, &next);
     CUresult r = GS_CALL(cuGraphExecMemcpyNodeSetParams, exec, nd->node, &c, t->ctx);
     if (r == CUDA_SUCCESS) {
+        if (nd->dst != next.dst || nd->hdst != next.hdst)
+            gs_dump_change(nd, 0);
+        if (nd->src != next.src || nd->n != next.n)
+            gs_dump_change(nd, 1);
         *nd = next;
         *patched = true;
     }

@@ -170,6 +170,7 @@ typedef struct {
     char deny_kernels[1024]; /* extra kernel-name patterns never graphed */
     char test_fail[256];   /* tests only: make the shim's own calls fail */
     long test_drop_edge;   /* tests only: leave out the n-th edge of each graph */
+    char dump_dir[256];    /* one text file per template goes here */
 } gs_options_t;
 
 extern GS_HIDDEN gs_options_t gs_opt;
@@ -292,6 +293,8 @@ void gs_stats_reset(void);
 /* The engine sees every op and barrier (DESIGN.md section 3). */
 void gs_eng_setup(void);
 void gs_eng_atfork_child(void);
+/* At exit: what must be written about the templates (GRAPHSHIM_DUMP_DIR). */
+void gs_eng_at_exit(void);
 void gs_eng_after_barrier(gs_fn_id_t id, CUstream s, CUresult res);
 CUresult gs_eng_launch(gs_fn_id_t id, CUfunction f, unsigned gx, unsigned gy,
                        unsigned gz, unsigned bx, unsigned by, unsigned bz,

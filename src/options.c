@@ -27,7 +27,7 @@
         .stats = false, .stats_file = "", .warmup = 3, .min_ops = 2,         \
         .max_ops = 4096, .max_graphs = 64, .staging_max = 64 << 10,          \
         .chunk_ops = 64, .deny_kernels = "", .test_fail = "",                \
-        .test_drop_edge = 0,                                                 \
+        .test_drop_edge = 0, .dump_dir = "",                                 \
     }
 static const gs_options_t gs_defaults = GS_DEFAULT_OPTIONS;
 gs_options_t gs_opt = GS_DEFAULT_OPTIONS;
@@ -171,6 +171,8 @@ static const opt_desc_t opt_table[] = {
      1l << 30, OFF(staging_max), 0},
     {"CHUNK_OPS", OPT_LONG, "an integer from 0 (one graph a step) to 65536", NULL,
      0, 0, 65536, OFF(chunk_ops), 0},
+    {"DUMP_DIR", OPT_PATH, "a directory path (%p is replaced by the pid)", NULL, 0, 0, 0,
+     OFF(dump_dir), sizeof gs_opt.dump_dir},
     {"DENY_KERNELS", OPT_LIST, "comma-separated kernel-name patterns (fnmatch)",
      NULL, 0, 0, 0, OFF(deny_kernels), sizeof gs_opt.deny_kernels},
     {"TEST_FAIL", OPT_LIST, "name@nth[xcount],... (for tests)", NULL, 0, 0, 0,
