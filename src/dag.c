@@ -11,6 +11,12 @@
  *   work on the stream does not wait for the record, as in a stream;
  * - a wait on an event recorded inside the step makes no node: the record
  *   joins the waiting stream's frontier (fork and join);
+ * - a record that a later record of the same event in the step supersedes
+ *   makes no node either (nothing outside the step can see it: anything
+ *   that looks at the event from outside cuts the step): waits on it join
+ *   what it would have waited for. Stream capture makes no node of such
+ *   records at all; keeping the last one lets the program see the event
+ *   after the step as it would without the shim;
  * - a kernel launched with programmatic stream serialisation whose stream
  *   predecessor is a kernel depends on it by a programmatic edge (what
  *   capture makes of PDL, measured on an H200: type PROGRAMMATIC, from port
@@ -47,6 +53,7 @@ static void add_front(front_t *f, uint32_t node)
 bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
 {
     front_t front[GS_MAX_SLOTS];
+    front_t *snap = NULL; /* what each superseded record would wait for */
     memset(d, 0, sizeof *d);
     for (unsigned s = 0; s < GS_MAX_SLOTS; s++) {
         front[s].count = 0;
@@ -60,20 +67,38 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
         gs_dag_free(d);
         return false;
     }
+    for (unsigned i = 0; i < n; i++)
+        if (recs[i].kind == GS_OP_EVREC && recs[i].u.e.prev >= 0 &&
+            (unsigned)recs[i].u.e.prev < i)
+            d->virt[recs[i].u.e.prev] = true;
+    for (unsigned i = 0; i < n && snap == NULL; i++)
+        if (d->virt[i] && (snap = calloc(n, sizeof *snap)) == NULL) {
+            gs_dag_free(d);
+            return false;
+        }
     uint32_t e = 0;
     for (unsigned i = 0; i < n; i++) {
         const gs_rec_t *r = &recs[i];
         front_t *f = &front[r->slot < GS_MAX_SLOTS ? r->slot : 0];
         d->start[i] = e;
         if (r->kind == GS_OP_EVWAIT && r->u.e.ref >= 0) {
-            /* Joins the record's node (which is never virtual: a record
-             * makes a node) into this stream's frontier. */
-            if (f->count == FRONT_MAX) {
+            /* Joins the record's node into this stream's frontier, or what
+             * a superseded record would have waited for. */
+            unsigned j = (unsigned)r->u.e.ref;
+            const front_t *from = d->virt[j] ? &snap[j] : NULL;
+            unsigned add = from ? from->count : 1;
+            if (f->count + add > FRONT_MAX) {
+                free(snap);
                 gs_dag_free(d);
                 return false;
             }
-            add_front(f, (uint32_t)r->u.e.ref);
+            for (unsigned k = 0; k < add; k++)
+                add_front(f, from ? from->n[k] : j);
             d->virt[i] = true;
+            continue;
+        }
+        if (r->kind == GS_OP_EVREC && d->virt[i]) {
+            snap[i] = *f; /* superseded: no node */
             continue;
         }
         bool pdl = r->kind == GS_OP_KERNEL && (r->flags & GS_REC_PDL) && f->last >= 0 &&
@@ -93,6 +118,7 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
     }
     d->start[n] = e;
     d->nedges = e;
+    free(snap);
     return true;
 }
 

@@ -370,14 +370,15 @@ void gs_step_close(gs_stream_t *st)
 }
 
 /* Whether a period of the run may become a template: a run that spans
- * several streams or waits on its own events is not cut into periods (its
- * waits name records by their place in the whole run). */
+ * several streams, waits on its own events or records one twice is not cut
+ * into periods (its records name others by their place in the whole run). */
 static bool periodic_ok(const gs_stream_t *st)
 {
     if (st->nslots > 1)
         return false;
     for (unsigned i = 0; i < st->n; i++)
-        if (st->recs[i].kind == GS_OP_EVWAIT && st->recs[i].u.e.ref >= 0)
+        if ((st->recs[i].kind == GS_OP_EVWAIT && st->recs[i].u.e.ref >= 0) ||
+            (st->recs[i].kind == GS_OP_EVREC && st->recs[i].u.e.prev >= 0))
             return false;
     return true;
 }

@@ -124,6 +124,8 @@ typedef struct {
             unsigned flags;
             int ref;              /* a wait on an event recorded in this step:
                                      the index of that record; else -1 */
+            int prev;             /* a record: the index of the same event's
+                                     record before it in this step, or -1 */
         } e;
         struct {
             CUhostFn fn;

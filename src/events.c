@@ -95,7 +95,13 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
         r->u.e.ev = e;
         r->u.e.flags = flags;
         r->u.e.ref = -1;
-        r->sig = gs_mix(GS_OP_EVREC, id);
+        /* A record that a later one of the same event in the step
+         * supersedes is seen by nothing outside the step (dag.c makes no
+         * node of it): how far back the last one is belongs to the
+         * signature, so that every step a template matches repeats it. */
+        r->u.e.prev = gs_event_in_step(ev) != NULL && ev->origin == g ? (int)ev->index : -1;
+        r->sig = gs_mix(gs_mix(GS_OP_EVREC, id),
+                        r->u.e.prev >= 0 ? g->n - (unsigned)r->u.e.prev : 0);
         /* Where the record is, before it may go out in a launch (which can
          * end a periodic step: the record is then simply issued). */
         ev->origin = g;

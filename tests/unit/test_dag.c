@@ -18,8 +18,12 @@ static void add(gs_opkind_t kind, unsigned slot, uint8_t flags, int ref)
     recs[n].kind = (uint8_t)kind;
     recs[n].slot = (uint8_t)slot;
     recs[n].flags = flags;
-    if (kind == GS_OP_EVWAIT || kind == GS_OP_EVREC)
+    recs[n].u.e.ref = -1;
+    recs[n].u.e.prev = -1;
+    if (kind == GS_OP_EVWAIT)
         recs[n].u.e.ref = ref;
+    else if (kind == GS_OP_EVREC)
+        recs[n].u.e.prev = ref;
     n++;
 }
 
@@ -100,6 +104,30 @@ static void test_fork_join(void **state)
     gs_dag_free(&d);
 }
 
+/* The same event recorded each layer: only the last record of the step is
+ * a node; waits on the earlier ones join what those would have waited for. */
+static void test_superseded_records(void **state)
+{
+    (void)state;
+    add(GS_OP_KERNEL, 0, 0, -1); /* 0: A */
+    add(GS_OP_EVREC, 0, 0, -1);  /* 1: e on A: superseded by 5 */
+    add(GS_OP_EVWAIT, 1, 0, 1);  /* 2: B waits: joins node 0 */
+    add(GS_OP_KERNEL, 1, 0, -1); /* 3: B */
+    add(GS_OP_KERNEL, 0, 0, -1); /* 4: A */
+    add(GS_OP_EVREC, 0, 0, 1);   /* 5: e again: the last, a node */
+    add(GS_OP_EVWAIT, 1, 0, 5);  /* 6: B waits on it */
+    add(GS_OP_KERNEL, 1, 0, -1); /* 7: B after 3 and the record 5 */
+    gs_dag_t d;
+    assert_true(gs_dag_build(&d, recs, n));
+    assert_true(d.virt[1]);
+    assert_string_equal(edges_of(&d, 1), "");
+    assert_string_equal(edges_of(&d, 3), "0:0");
+    assert_false(d.virt[5]);
+    assert_string_equal(edges_of(&d, 5), "4:0");
+    assert_string_equal(edges_of(&d, 7), "3:0 5:0");
+    gs_dag_free(&d);
+}
+
 static void test_external_wait_and_host(void **state)
 {
     (void)state;
@@ -157,6 +185,7 @@ int main(void)
         cmocka_unit_test_setup(test_straight_line, reset),
         cmocka_unit_test_setup(test_pdl, reset),
         cmocka_unit_test_setup(test_fork_join, reset),
+        cmocka_unit_test_setup(test_superseded_records, reset),
         cmocka_unit_test_setup(test_external_wait_and_host, reset),
         cmocka_unit_test_setup(test_too_many_joins, reset),
         cmocka_unit_test(test_every_attribute_decided),
