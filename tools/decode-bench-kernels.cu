@@ -15,6 +15,36 @@
 #include <cmath>
 
 
+/* Programmatic dependent launch (--pdl).  Every kernel begins with this,
+ * before its first access to global memory, in every mode:
+ *
+ * - cudaGridDependencySynchronize() waits until the grids this one depends
+ *   on programmatically have completed and their writes are visible.  It
+ *   must come before any global read (inputs, the device-side position) and
+ *   before any global write too (the predecessor may still be reading what
+ *   this kernel overwrites: k_copy writes res, which k_add2 before it read).
+ *   Kernel arguments are not memory: they may be used before it.
+ * - cudaTriggerProgrammaticLaunchCompletion() only lets the next kernel be
+ *   scheduled early; it gives that kernel no visibility of this one's writes
+ *   (its own wait covers that, for the whole grid).  So its place is a
+ *   matter of speed, not correctness: right after the wait, so that the
+ *   next kernel's launch and its blocks' wait overlap all of this kernel's
+ *   work.  Triggering before the wait would let a chain of successors pile
+ *   up on the SMs behind a kernel that has not even started.
+ *
+ * Both are no-ops in a kernel launched without a programmatic dependency,
+ * so eager with and without --pdl run the very same binaries and differ
+ * only in the launch API and attribute, which is what the comparison should
+ * measure.  They need sm_90; the compute_80 PTX of the fat binary (for older
+ * GPUs, where decode-bench refuses --pdl) leaves them out. */
+__device__ __forceinline__ void pdl_enter(void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    cudaGridDependencySynchronize();
+    cudaTriggerProgrammaticLaunchCompletion();
+#endif
+}
+
 /* The position: by value in eager mode, from device memory in the graph. */
 __device__ __forceinline__ int cur_pos(int p_val, const int *p_ptr)
 {
@@ -50,6 +80,7 @@ __device__ float block_reduce(float v, float *sh)
 
 __global__ void k_reset(int *ctl)
 {
+    pdl_enter();
     ctl[0] = 1; /* first input token */
     ctl[1] = 0; /* position */
 }
@@ -59,6 +90,7 @@ __global__ void k_reset(int *ctl)
 #define ELEMENTWISE(name, body, ...)                                          \
     __global__ void name(__VA_ARGS__, int n)                                  \
     {                                                                         \
+        pdl_enter();                                                          \
         int i = blockIdx.x * blockDim.x + threadIdx.x;                        \
         if (i < n) {                                                          \
             body;                                                             \
@@ -85,6 +117,7 @@ ELEMENTWISE(k_scratch, scratch[i] = x[i] * 0.5f + (float)step, float *scratch, c
 /* r[0] = 1/rms(x); one block so the sum has one order. */
 __global__ void k_rms_stats(float *r, const float *x, int n)
 {
+    pdl_enter();
     __shared__ float sh[TPB];
     float acc = 0.0f;
     for (int i = threadIdx.x; i < n; i += TPB)
@@ -98,6 +131,7 @@ __global__ void k_rms_stats(float *r, const float *x, int n)
 __global__ void k_gemv(float *y, const float *__restrict__ W, const float *__restrict__ x,
                        int N, int K)
 {
+    pdl_enter();
     int row = (blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     int lane = threadIdx.x & 31;
     if (row >= N)
@@ -115,6 +149,7 @@ __global__ void k_gemv(float *y, const float *__restrict__ W, const float *__res
  * 10000^(-2j/HD), angle p * frequency. */
 __global__ void k_rope(float *v, int pairs, int p_val, const int *p_ptr)
 {
+    pdl_enter();
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= pairs)
         return;
@@ -134,6 +169,7 @@ __global__ void k_rope(float *v, int pairs, int p_val, const int *p_ptr)
 __global__ void k_attn_scores(float *scores, const float *q, const float *kc, int nh, int n,
                               int cap, int p_val, const int *p_ptr)
 {
+    pdl_enter();
     int j = blockIdx.x;
     if (j > cur_pos(p_val, p_ptr))
         return;
@@ -153,6 +189,7 @@ __global__ void k_attn_scores(float *scores, const float *q, const float *kc, in
 __global__ void k_attn_stats(float *smax, float *ssum, const float *scores, int cap,
                              int p_val, const int *p_ptr)
 {
+    pdl_enter();
     __shared__ float sh[TPB];
     int p = cur_pos(p_val, p_ptr);
     const float *s = scores + (size_t)blockIdx.x * cap;
@@ -174,6 +211,7 @@ __global__ void k_attn_stats(float *smax, float *ssum, const float *scores, int 
 __global__ void k_attn_probs(float *probs, const float *scores, const float *smax,
                              const float *ssum, int nh, int cap, int p_val, const int *p_ptr)
 {
+    pdl_enter();
     int j = blockIdx.x;
     if (j > cur_pos(p_val, p_ptr))
         return;
@@ -188,6 +226,7 @@ __global__ void k_attn_probs(float *probs, const float *scores, const float *sma
 __global__ void k_attn_out(float *out, const float *probs, const float *vc, int n, int cap,
                            int p_val, const int *p_ptr)
 {
+    pdl_enter();
     int h = blockIdx.x, d = threadIdx.x;
     int p = cur_pos(p_val, p_ptr);
     const float *pr = probs + (size_t)h * cap;
@@ -226,6 +265,7 @@ __device__ void block_argmax(float v, int i, float *sv, int *si)
 
 __global__ void k_argmax_partial(float *pv, int *pi, const float *logits, int n)
 {
+    pdl_enter();
     __shared__ float sv[TPB];
     __shared__ int si[TPB];
     int i = blockIdx.x * TPB + threadIdx.x;
@@ -238,6 +278,7 @@ __global__ void k_argmax_partial(float *pv, int *pi, const float *logits, int n)
 
 __global__ void k_argmax_final(int *amax, const float *pv, const int *pi, int nb)
 {
+    pdl_enter();
     __shared__ float sv[TPB];
     __shared__ int si[TPB];
     float v = -INFINITY;
@@ -254,6 +295,7 @@ __global__ void k_argmax_final(int *amax, const float *pv, const int *pi, int nb
  * stream varied (as torch_decode.py does). */
 __global__ void k_next_token(int *ctl, const int *amax, int vocab)
 {
+    pdl_enter();
     if (threadIdx.x == 0) {
         long long pos = ctl[1];
         ctl[0] = (int)(((long long)amax[0] + pos * 7919LL) % vocab);

@@ -7,8 +7,10 @@
  * (rmsnorm, q/k/v GEMVs, rope, KV-cache write, attention whose grid grows
  * with the position, output projection, MLP, residual adds), plus 7 kernels
  * of embedding, final norm, LM head, argmax and next-token update.  Every
- * launch site goes through LAUNCH (decode-bench.h), so g_launches counts
- * exactly what the process issued.
+ * launch site goes through LAUNCH_ON (decode-bench.h), so g_launches counts
+ * exactly what the process issued.  Also here: the streams and events of
+ * --per-thread and --streams, the layer's fork and join, and the
+ * --host-func callback.
  */
 #include "decode-bench.h"
 
@@ -16,9 +18,17 @@
 #include <cstdlib>
 #include <initializer_list>
 
-cudaStream_t g_stream;
+launch_opts g_lo = {0, 0, 1, 0, 1};
+cudaStream_t g_stream, g_side[2];
+int g_nside;
 unsigned long long g_launches;
-int g_check = 1;
+unsigned long long g_host_steps;
+
+/* The fork event (recorded on the main stream, waited for by every side
+ * stream) and one join event per side stream, reused by every layer: a wait
+ * takes the event's state at the call, so reuse is exact in eager mode, and
+ * stream capture turns each record/wait pair into edges. */
+static cudaEvent_t g_fork, g_join[2];
 
 static uint64_t lcg_state = 0x9E3779B97F4A7C15ull;
 
@@ -131,6 +141,60 @@ void model_free(model &M)
     CK(cudaFreeHost(M.tok_host));
 }
 
+/* ------------------------------------------------------------- streams */
+
+void streams_init(void)
+{
+    if (g_lo.per_thread)
+        g_stream = cudaStreamPerThread;
+    else
+        CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+    g_nside = g_lo.streams - 1;
+    if (g_nside > 0)
+        CK(cudaEventCreateWithFlags(&g_fork, cudaEventDisableTiming));
+    for (int i = 0; i < g_nside; i++) {
+        CK(cudaStreamCreateWithFlags(&g_side[i], cudaStreamNonBlocking));
+        CK(cudaEventCreateWithFlags(&g_join[i], cudaEventDisableTiming));
+    }
+}
+
+void streams_free(void)
+{
+    for (int i = 0; i < g_nside; i++) {
+        CK(cudaEventDestroy(g_join[i]));
+        CK(cudaStreamDestroy(g_side[i]));
+    }
+    if (g_nside > 0)
+        CK(cudaEventDestroy(g_fork));
+    if (!g_lo.per_thread)
+        CK(cudaStreamDestroy(g_stream));
+}
+
+/* The side streams start after everything the main stream has issued. */
+static void fork_side(void)
+{
+    if (g_nside == 0)
+        return;
+    CK(cudaEventRecord(g_fork, g_stream));
+    for (int i = 0; i < g_nside; i++)
+        CK(cudaStreamWaitEvent(g_side[i], g_fork, 0));
+}
+
+/* The main stream goes on after everything the side streams have issued. */
+static void join_side(void)
+{
+    for (int i = 0; i < g_nside; i++) {
+        CK(cudaEventRecord(g_join[i], g_side[i]));
+        CK(cudaStreamWaitEvent(g_stream, g_join[i], 0));
+    }
+}
+
+/* The --host-func callback, run by the driver's callback thread. */
+static void CUDART_CB count_step(void *counter)
+{
+    __atomic_fetch_add((unsigned long long *)counter, 1ull, __ATOMIC_RELEASE);
+}
+
 /* ------------------------------------------------------------ one step */
 
 unsigned blocks_for(int n)
@@ -145,7 +209,14 @@ static unsigned gemv_blocks(int rows)
 }
 
 /* Exactly PER_LAYER launches (numbered): a pre-norm attention block and a
- * gated MLP block, each with its residual saved and added back. */
+ * gated MLP block, each with its residual saved and added back.  With side
+ * streams, K (5, 8, 11, 13) runs on the first and V (6, 9, 14) on the second
+ * (or the first too, with one side stream) between the fork after the norm
+ * and the join before attention, while the main stream does Q (4, 7, 10,
+ * 12).  The launches are issued in the same interleaved order in every mode,
+ * and each stream runs its kernels in that order, so the arithmetic is the
+ * default's.  Nothing on a side stream reads or writes what the main stream
+ * touches between fork and join: h is read by both, written by neither. */
 static void enqueue_layer(const model &M, int l, int p_val, const int *p_ptr,
                           unsigned attn_blocks)
 {
@@ -153,21 +224,25 @@ static void enqueue_layer(const model &M, int l, int p_val, const int *p_ptr,
     const int H = M.H, F = M.F, NH = M.NH, cap = M.cap;
     const unsigned gh = blocks_for(H), gf = blocks_for(F), gp = blocks_for(H / 2);
     float *kc = M.kc + (size_t)l * cap * H, *vc = M.vc + (size_t)l * cap * H;
+    cudaStream_t sk = g_nside > 0 ? g_side[0] : g_stream;
+    cudaStream_t sv = g_nside > 1 ? g_side[1] : sk;
 
     LAUNCH(k_copy, gh, TPB, M.res, M.x, H);                               /*  1 */
     LAUNCH(k_rms_stats, 1, TPB, M.rms, M.x, H);                           /*  2 */
     LAUNCH(k_rms_apply, gh, TPB, M.h, M.x, w.n1, M.rms, H);               /*  3 */
+    fork_side();
     LAUNCH(k_gemv, gemv_blocks(H), TPB, M.q, w.wq, M.h, H, H);            /*  4 */
-    LAUNCH(k_gemv, gemv_blocks(H), TPB, M.k, w.wk, M.h, H, H);            /*  5 */
-    LAUNCH(k_gemv, gemv_blocks(H), TPB, M.v, w.wv, M.h, H, H);            /*  6 */
+    LAUNCH_ON(sk, k_gemv, gemv_blocks(H), TPB, M.k, w.wk, M.h, H, H);     /*  5 */
+    LAUNCH_ON(sv, k_gemv, gemv_blocks(H), TPB, M.v, w.wv, M.h, H, H);     /*  6 */
     LAUNCH(k_add_bias, gh, TPB, M.q, w.bq, H);                            /*  7 */
-    LAUNCH(k_add_bias, gh, TPB, M.k, w.bk, H);                            /*  8 */
-    LAUNCH(k_add_bias, gh, TPB, M.v, w.bv, H);                            /*  9 */
+    LAUNCH_ON(sk, k_add_bias, gh, TPB, M.k, w.bk, H);                     /*  8 */
+    LAUNCH_ON(sv, k_add_bias, gh, TPB, M.v, w.bv, H);                     /*  9 */
     LAUNCH(k_rope, gp, TPB, M.q, H / 2, p_val, p_ptr);                    /* 10 */
-    LAUNCH(k_rope, gp, TPB, M.k, H / 2, p_val, p_ptr);                    /* 11 */
+    LAUNCH_ON(sk, k_rope, gp, TPB, M.k, H / 2, p_val, p_ptr);             /* 11 */
     LAUNCH(k_scale, gh, TPB, M.q, 0.125f /* 1/sqrt(HD) */, H);            /* 12 */
-    LAUNCH(k_kv_write, gh, TPB, kc, M.k, p_val, p_ptr, H);                /* 13 */
-    LAUNCH(k_kv_write, gh, TPB, vc, M.v, p_val, p_ptr, H);                /* 14 */
+    LAUNCH_ON(sk, k_kv_write, gh, TPB, kc, M.k, p_val, p_ptr, H);         /* 13 */
+    LAUNCH_ON(sv, k_kv_write, gh, TPB, vc, M.v, p_val, p_ptr, H);         /* 14 */
+    join_side();
     LAUNCH(k_attn_scores, attn_blocks, TPB, M.scores, M.q, kc, NH, H, cap,
            p_val, p_ptr);                                                 /* 15 */
     LAUNCH(k_attn_stats, NH, TPB, M.smax, M.ssum, M.scores, cap, p_val, p_ptr); /* 16 */
@@ -197,7 +272,7 @@ static void enqueue_layer(const model &M, int l, int p_val, const int *p_ptr,
  * more when irregular_step >= 0 (the scratch kernel before the middle layer,
  * so the shim sees the sequence change inside a step). */
 void enqueue_step(const model &M, int p_val, const int *p_ptr, unsigned attn_blocks,
-                         int irregular_step)
+                  int irregular_step)
 {
     const int H = M.H;
     LAUNCH(k_embed, blocks_for(H), TPB, M.x, M.emb, M.ctl, H);            /* 1 */
@@ -214,8 +289,10 @@ void enqueue_step(const model &M, int p_val, const int *p_ptr, unsigned attn_blo
     LAUNCH(k_next_token, 1, 32, M.ctl, M.amax, M.V);                      /* 7 */
 }
 
-void enqueue_readback(const model &M)
+void enqueue_step_end(const model &M)
 {
+    if (g_lo.host_func)
+        CK(cudaLaunchHostFunc(g_stream, count_step, &g_host_steps));
     CK(cudaMemcpyAsync(M.tok_host, M.ctl, sizeof(int), cudaMemcpyDeviceToHost, g_stream));
 }
 

@@ -14,7 +14,7 @@
  * microseconds of work each, so a step is bound by launch overhead: the case
  * where replaying the step as a CUDA graph pays.
  *
- * --mode=eager launches every kernel with <<<>>>, passing the position by
+ * --mode=eager launches every kernel one by one, passing the position by
  * value and sizing the attention grids to p+1 blocks, as native engines do.
  * The runtime reaches the driver through cuGetProcAddress, the path the shim
  * must intercept.  --mode=graph is the hand-written ceiling for the same
@@ -29,10 +29,34 @@
  * of the generated tokens) and state (FNV-1a 64 of the KV cache, the hidden
  * state and the token/position words), run after run.
  *
- * stdout carries exactly one line, the result; --verbose adds per-repetition
- * lines on stderr.  launches_total counts every <<<>>> launch the process
- * issued (setup, warmup, capture and all repetitions) so a test can compare
- * it with the shim's own counters.
+ * Four options change how a step is issued, never what it computes, so
+ * every combination prints the default's checksum and state, in both modes:
+ *
+ *   --pdl         every kernel is launched with cudaLaunchKernelEx and
+ *                 PROGRAMMATIC_STREAM_SERIALIZATION = 1 (programmatic
+ *                 dependent launch); the kernels wait with
+ *                 cudaGridDependencySynchronize() before touching memory, in
+ *                 every mode (see decode-bench-kernels.cu).  The graph mode
+ *                 captures these launches: its graph has programmatic edges.
+ *   --per-thread  the decode runs on cudaStreamPerThread.
+ *   --streams=N   N-1 side streams (1 or 2), forked from the main stream by
+ *                 an event after each layer's input norm, compute K and V
+ *                 (projection, bias, rope, KV-cache write) while the main
+ *                 stream computes Q, and are joined back by events before
+ *                 attention; the capture has the same fork/join shape.
+ *   --host-func   each step ends with cudaLaunchHostFunc (before the token
+ *                 readback) of a callback counting steps; the program dies
+ *                 unless the count equals the steps run.  Captured, it is a
+ *                 host node.
+ *
+ * They all combine; --no-check is refused with --pdl, where it could not
+ * skip anything, and --pdl on a GPU older than compute capability 9.0.
+ *
+ * stdout carries exactly one line, the result, with the options in force;
+ * --verbose adds per-repetition lines on stderr.  launches_total counts
+ * every kernel launch the process issued (<<<>>> or cudaLaunchKernelEx:
+ * setup, warmup, capture and all repetitions) so a test can compare it with
+ * the shim's own counters.
  */
 #include "decode-bench.h"
 
@@ -71,13 +95,21 @@ static void usage(FILE *f)
             "usage: decode-bench [--mode=eager|graph] [--layers=L] [--hidden=H]\n"
             "       [--tokens=T] [--warmup=W] [--reps=R] [--irregular=K]\n"
             "       [--vocab=V] [--check|--no-check] [--verbose]\n"
-            "  --mode=eager    every kernel launched with <<<>>> (default)\n"
+            "       [--pdl] [--per-thread] [--streams=N] [--host-func]\n"
+            "  --mode=eager    every kernel launched one by one (default)\n"
             "  --mode=graph    the step captured once and replayed (the ceiling)\n"
             "  --layers=8 --hidden=512 (multiple of %d) --tokens=256 --warmup=16\n"
             "  --reps=5        repetitions, each from the same initial state\n"
             "  --irregular=K   every K-th step launches one extra kernel (0: never)\n"
             "  --vocab=4096    vocabulary of the LM head\n"
-            "  --no-check      skip cudaGetLastError after each launch\n",
+            "  --no-check      skip cudaGetLastError after each <<<>>> launch\n"
+            "  --pdl           programmatic dependent launch: cudaLaunchKernelEx with\n"
+            "                  PROGRAMMATIC_STREAM_SERIALIZATION=1 (needs sm_90)\n"
+            "  --per-thread    the decode on the per-thread default stream\n"
+            "  --streams=N     1 (default) to 3: N-1 side streams, forked and joined by\n"
+            "                  events in every layer, compute K and V\n"
+            "  --host-func     a cudaLaunchHostFunc step counter before each readback\n"
+            "All combinations are valid, in both modes, except --no-check with --pdl.\n",
             HD);
 }
 
@@ -107,9 +139,15 @@ static void parse_options(int argc, char **argv, options &o)
         else if (!strcmp(a, "--mode=graph"))
             o.graph = 1;
         else if (!strcmp(a, "--check"))
-            g_check = 1;
+            g_lo.check = 1;
         else if (!strcmp(a, "--no-check"))
-            g_check = 0;
+            g_lo.check = 0;
+        else if (!strcmp(a, "--pdl"))
+            g_lo.pdl = 1;
+        else if (!strcmp(a, "--per-thread"))
+            g_lo.per_thread = 1;
+        else if (!strcmp(a, "--host-func"))
+            g_lo.host_func = 1;
         else if (!strcmp(a, "--verbose"))
             o.verbose = 1;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -121,7 +159,8 @@ static void parse_options(int argc, char **argv, options &o)
                    !int_opt(a, "--warmup", 0, 1 << 16, &o.warmup) &&
                    !int_opt(a, "--reps", 1, 1000, &o.reps) &&
                    !int_opt(a, "--irregular", 0, INT_MAX, &o.irregular) &&
-                   !int_opt(a, "--vocab", 2, 1 << 24, &o.vocab)) {
+                   !int_opt(a, "--vocab", 2, 1 << 24, &o.vocab) &&
+                   !int_opt(a, "--streams", 1, 3, &g_lo.streams)) {
             fprintf(stderr, "decode-bench: unknown option '%s'\n", a);
             usage(stderr);
             exit(2);
@@ -129,6 +168,13 @@ static void parse_options(int argc, char **argv, options &o)
     }
     if (o.hidden % HD != 0) {
         fprintf(stderr, "decode-bench: --hidden must be a multiple of %d\n", HD);
+        exit(2);
+    }
+    /* cudaLaunchKernelEx returns its launch error, which is always checked:
+     * --no-check would promise a saving it cannot make. */
+    if (g_lo.pdl && !g_lo.check) {
+        fprintf(stderr, "decode-bench: --no-check has no effect with --pdl (cudaLaunchKernelEx "
+                        "returns its error, which is always checked); drop one of them\n");
         exit(2);
     }
 }
@@ -148,6 +194,22 @@ struct runner {
     cudaGraphExec_t exec; /* NULL in eager mode */
     unsigned long long kpt; /* launches per regular step */
 };
+
+/* Steps run by generate(), the figure the --host-func counter must reach. */
+static unsigned long long g_steps_run;
+
+/* Dies unless the host callback ran exactly once per step run so far.  Every
+ * step ends with a synchronisation of the main stream, which waits for the
+ * callback too, so the count is complete when this is called. */
+static void check_host_steps(void)
+{
+    unsigned long long got = __atomic_load_n(&g_host_steps, __ATOMIC_ACQUIRE);
+    if (g_lo.host_func && got != g_steps_run) {
+        fprintf(stderr, "decode-bench: the host callback ran %llu times in %llu steps\n", got,
+                g_steps_run);
+        exit(1);
+    }
+}
 
 /* Generates n tokens from the initial state; returns their sum and sets
  * *secs to the wall time of the steps alone.  The launch count of every step
@@ -169,27 +231,33 @@ static unsigned long long generate(const runner &r, int n, double *secs)
             CK(cudaGraphLaunch(r.exec, g_stream));
         } else {
             enqueue_step(M, s, NULL, (unsigned)s + 1, irr);
-            enqueue_readback(M);
+            enqueue_step_end(M);
         }
         CK(cudaStreamSynchronize(g_stream));
+        g_steps_run++;
         unsigned long long want = (r.exec ? 0 : r.kpt) + (irr >= 0 ? 1 : 0);
         if (g_launches - before != want)
             db_die("internal error: a step issued an unexpected number of launches");
         sum += (unsigned long long)*M.tok_host;
     }
     *secs = now_s() - t0;
+    check_host_steps();
     return sum;
 }
 
 /* Captures one step, position read from device memory and attention grids
- * sized to the capacity, readback included; returns the launches captured. */
+ * sized to the capacity, host callback and readback included; returns the
+ * launches captured.  The side streams join the capture through the fork
+ * event and leave it through the join events, so the graph has the same
+ * fork/join shape as the eager step; --pdl launches become kernel nodes with
+ * programmatic edges, the callback a host node. */
 static unsigned long long capture_step(const model &M, cudaGraphExec_t *exec)
 {
     cudaGraph_t graph;
     unsigned long long before = g_launches;
     CK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal));
     enqueue_step(M, 0, M.ctl + 1, (unsigned)M.cap, -1);
-    enqueue_readback(M);
+    enqueue_step_end(M);
     CK(cudaStreamEndCapture(g_stream, &graph));
     CK(cudaGraphInstantiate(exec, graph, 0));
     CK(cudaGraphDestroy(graph));
@@ -250,7 +318,17 @@ int main(int argc, char **argv)
         return 1;
     }
     CK(cudaSetDevice(0));
-    CK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+    if (g_lo.pdl) {
+        int major = 0, minor = 0;
+        CK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0));
+        CK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0));
+        if (major < 9) {
+            fprintf(stderr, "decode-bench: --pdl needs compute capability 9.0 or newer; "
+                            "device 0 is %d.%d\n", major, minor);
+            return 2;
+        }
+    }
+    streams_init();
 
     model M;
     memset(&M, 0, sizeof M);
@@ -287,13 +365,16 @@ int main(int argc, char **argv)
     qsort(tps, (size_t)o.reps, sizeof(double), cmp_double);
     double median = (o.reps % 2) ? tps[o.reps / 2]
                                  : 0.5 * (tps[o.reps / 2 - 1] + tps[o.reps / 2]);
+    check_host_steps();
     char irr[32] = "";
     if (o.irregular > 0)
         snprintf(irr, sizeof irr, " irregular=%d", o.irregular);
-    printf("decode-bench mode=%s layers=%d hidden=%d tokens=%d%s kernels_per_token=%llu "
+    printf("decode-bench mode=%s layers=%d hidden=%d tokens=%d%s pdl=%d per_thread=%d "
+           "streams=%d host_func=%d kernels_per_token=%llu "
            "tokens/s=%.1f min=%.1f max=%.1f us_per_token=%.2f checksum=%llu "
            "state=%016llx launches_total=%llu\n",
-           o.graph ? "graph" : "eager", o.layers, o.hidden, o.tokens, irr, r.kpt, median,
+           o.graph ? "graph" : "eager", o.layers, o.hidden, o.tokens, irr, g_lo.pdl,
+           g_lo.per_thread, g_lo.streams, g_lo.host_func, r.kpt, median,
            tps[0], tps[o.reps - 1], 1e6 / median, checksum, (unsigned long long)state,
            g_launches);
     fflush(stdout);
@@ -302,6 +383,6 @@ int main(int argc, char **argv)
     if (r.exec)
         CK(cudaGraphExecDestroy(r.exec));
     model_free(M);
-    CK(cudaStreamDestroy(g_stream));
+    streams_free();
     return 0;
 }

@@ -39,22 +39,65 @@ void db_check(cudaError_t e, const char *what, const char *file, int line);
 
 /* ------------------------------------------------------------- launching */
 
-/* The launch counter and the stream are process-wide because every launch
- * site goes through LAUNCH, which keeps the count exact by construction. */
-extern cudaStream_t g_stream;
-extern unsigned long long g_launches;
-extern int g_check;
+/* How a step is issued; none of it changes the arithmetic, so every
+ * combination prints the same checksum and state as the default. */
+struct launch_opts {
+    int pdl;        /* cudaLaunchKernelEx with PROGRAMMATIC_STREAM_SERIALIZATION */
+    int per_thread; /* the main stream is cudaStreamPerThread */
+    int streams;    /* 1 to 3: streams - 1 side streams take K and V */
+    int host_func;  /* a cudaLaunchHostFunc counter at the end of each step */
+    int check;      /* cudaGetLastError after each <<<>>> launch */
+};
 
-/* With --check (the default) each launch is followed by cudaGetLastError,
- * which the runtime answers from thread-local state without entering the
- * driver, so the shim sees the same driver calls either way. */
-#define LAUNCH(kern, grid, block, ...)                                        \
-    do {                                                                      \
-        kern<<<(grid), (block), 0, g_stream>>>(__VA_ARGS__);                  \
-        g_launches++;                                                         \
-        if (g_check)                                                          \
-            CK(cudaGetLastError());                                           \
-    } while (0)
+/* Process-wide because every launch site goes through LAUNCH_ON, which keeps
+ * g_launches exact by construction.  g_stream is the main stream (where a
+ * step begins and ends), g_side the side streams (g_nside of them). */
+extern launch_opts g_lo;
+extern cudaStream_t g_stream, g_side[2];
+extern int g_nside;
+extern unsigned long long g_launches;
+/* Steps whose host callback ran (--host-func); written by the driver's
+ * callback thread, read after a synchronisation. */
+extern unsigned long long g_host_steps;
+
+/* One launch of kern on stream s.  Without --pdl it is <<<>>> (the runtime
+ * calls cuLaunchKernel), followed with --check by cudaGetLastError, which
+ * the runtime answers from thread-local state without entering the driver,
+ * so the shim sees the same driver calls either way.  With --pdl it is
+ * cudaLaunchKernelEx (cuLaunchKernelEx) with the one attribute
+ * PROGRAMMATIC_STREAM_SERIALIZATION = 1, whose result is checked always
+ * (it costs nothing: the error is the return value). */
+template <typename... P, typename... A>
+static inline void launch_on(cudaStream_t s, const char *what, int line, void (*kern)(P...),
+                             unsigned grid, unsigned block, A... args)
+{
+    if (g_lo.pdl) {
+        cudaLaunchAttribute attr[1];
+        attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[0].val.programmaticStreamSerializationAllowed = 1;
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = dim3(grid);
+        cfg.blockDim = dim3(block);
+        cfg.dynamicSmemBytes = 0;
+        cfg.stream = s;
+        cfg.attrs = attr;
+        cfg.numAttrs = 1;
+        db_check(cudaLaunchKernelEx(&cfg, kern, args...), what, __FILE__, line);
+    } else {
+        kern<<<grid, block, 0, s>>>(args...);
+        if (g_lo.check)
+            db_check(cudaGetLastError(), what, __FILE__, line);
+    }
+    g_launches++;
+}
+#define LAUNCH_ON(s, kern, grid, block, ...)                                  \
+    launch_on((s), "launch of " #kern, __LINE__, kern, (grid), (block), __VA_ARGS__)
+#define LAUNCH(kern, grid, block, ...) LAUNCH_ON(g_stream, kern, grid, block, __VA_ARGS__)
+
+/* Creates the main stream (or takes cudaStreamPerThread), the side streams
+ * and their fork/join events, as g_lo says; streams_free undoes it. */
+void streams_init(void);
+void streams_free(void);
 
 /* ---------------------------------------------- kernels (decode-bench-kernels.cu) */
 
@@ -113,10 +156,14 @@ void model_free(model &M);
 unsigned blocks_for(int n);
 
 /* One step's kernels: PER_LAYER * L + PER_STEP launches, one more when
- * irregular_step >= 0 (the scratch kernel before the middle layer). */
+ * irregular_step >= 0 (the scratch kernel before the middle layer).  With
+ * side streams each layer forks them after its input norm and joins them
+ * before attention. */
 void enqueue_step(const model &M, int p_val, const int *p_ptr, unsigned attn_blocks,
                   int irregular_step);
-void enqueue_readback(const model &M);
+/* The step's end: the host callback (--host-func), then the 4-byte copy of
+ * the next token into page-locked memory. */
+void enqueue_step_end(const model &M);
 /* Back to the initial state (token 1, position 0, empty KV cache), synchronised. */
 void reset_state(const model &M);
 
