@@ -68,8 +68,8 @@ extern unsigned long long g_host_steps;
  * PROGRAMMATIC_STREAM_SERIALIZATION = 1, whose result is checked always
  * (it costs nothing: the error is the return value). */
 template <typename... P, typename... A>
-static inline void launch_on(cudaStream_t s, const char *what, int line, void (*kern)(P...),
-                             unsigned grid, unsigned block, A... args)
+static inline void launch_on(cudaStream_t s, const char *what, const char *file, int line,
+                             void (*kern)(P...), unsigned grid, unsigned block, A... args)
 {
     if (g_lo.pdl) {
         cudaLaunchAttribute attr[1];
@@ -82,16 +82,16 @@ static inline void launch_on(cudaStream_t s, const char *what, int line, void (*
         cfg.stream = s;
         cfg.attrs = attr;
         cfg.numAttrs = 1;
-        db_check(cudaLaunchKernelEx(&cfg, kern, args...), what, __FILE__, line);
+        db_check(cudaLaunchKernelEx(&cfg, kern, args...), what, file, line);
     } else {
         kern<<<grid, block, 0, s>>>(args...);
         if (g_lo.check)
-            db_check(cudaGetLastError(), what, __FILE__, line);
+            db_check(cudaGetLastError(), what, file, line);
     }
     g_launches++;
 }
 #define LAUNCH_ON(s, kern, grid, block, ...)                                  \
-    launch_on((s), "launch of " #kern, __LINE__, kern, (grid), (block), __VA_ARGS__)
+    launch_on((s), "launch of " #kern, __FILE__, __LINE__, kern, (grid), (block), __VA_ARGS__)
 #define LAUNCH(kern, grid, block, ...) LAUNCH_ON(g_stream, kern, grid, block, __VA_ARGS__)
 
 /* Creates the main stream (or takes cudaStreamPerThread), the side streams
