@@ -8,14 +8,18 @@
 # in the three modes, then, when PyTorch with CUDA and torch_decode.py are
 # available, the framework workload the same way.  Without a GPU: the same
 # demonstration on the simulated driver (tests/simcuda) with tools/sim-decode,
-# so the figures are the shim's CPU cost, not a GPU speed-up.
+# so the figures are the shim's CPU cost, not a GPU speed-up.  Either way it
+# then times the option sets (--pdl, --per-thread, --streams=2, --host-func)
+# in interleaved rounds, and eager against eager --pdl.
 #
 # Usage: run-bench.sh [decode-bench or sim-decode options, e.g. --tokens=512]
 # (the options go to every run; do not pass --mode).  Run from the build
 # directory; top_srcdir defaults to this script's parent directory and
 # top_builddir to the current one.  Environment: TORCH_DECODE (path of
 # torch_decode.py), GS_TORCH_SHIM_MODE (GRAPHSHIM_MODE for the PyTorch run
-# under the shim, default passthrough).
+# under the shim, default passthrough), BENCH_ROUNDS (rounds of the
+# variants, default 3), BENCH_VARIANTS (their option sets, '+' joining the
+# options of one set; "none" skips them).
 # Exit status: 0 when every compared output matched, 1 otherwise.
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -173,19 +177,19 @@ variant_rounds() {
     vr_round=1
     while [ "$vr_round" -le "$BENCH_ROUNDS" ]; do
         for vr_m in "$@"; do
-            vr_l=$vr_tag-$vr_m-$vr_round
-            vr_pre=
+            vr_l=$vr_tag.$vr_m.$vr_round
+            vr_pdl=
             vr_mode=--mode=eager
             case $vr_m in
-            eager-pdl) vr_pre=--pdl ;;
-            shim) vr_pre="env LD_PRELOAD=$pre GRAPHSHIM_STATS_FILE=$tmp/$vr_tag.json" ;;
+            eager-pdl) vr_pdl=--pdl ;;
             graph) vr_mode=--mode=graph ;;
             esac
-            # shellcheck disable=SC2086  # option lists and an optional env prefix
+            # shellcheck disable=SC2086  # option lists
             if [ "$vr_m" = shim ]; then
-                bench_run "$vr_l" $vr_pre "$vr_prog" $vr_mode $vr_opts $bench_args >"$tmp/br.log"
+                bench_run "$vr_l" env LD_PRELOAD="$pre" GRAPHSHIM_STATS_FILE="$tmp/$vr_tag.json" \
+                    "$vr_prog" $vr_mode $vr_opts $bench_args >"$tmp/br.log"
             else
-                bench_run "$vr_l" "$vr_prog" $vr_mode $vr_pre $vr_opts $bench_args >"$tmp/br.log"
+                bench_run "$vr_l" "$vr_prog" $vr_mode $vr_pdl $vr_opts $bench_args >"$tmp/br.log"
             fi || { cat "$tmp/br.log"; status=1; return 1; }
             vr_r=$(result "$vr_l")
             vr_got="$(field "$vr_r" checksum) $(field "$vr_r" state)"
@@ -200,7 +204,7 @@ variant_rounds() {
     done
     vr_base=
     for vr_m in "$@"; do
-        vr_stat=$(for vr_f in "$tmp/$vr_tag-$vr_m-"*.out; do
+        vr_stat=$(for vr_f in "$tmp/$vr_tag.$vr_m."*.out; do
             field "$(grep 'checksum=' "$vr_f" | tail -n 1)" tokens/s; done | median_spread)
         vr_med=${vr_stat%% *}
         vr_spread=$(echo "$vr_stat" | awk '{ print $2 ".." $3 }')
