@@ -53,7 +53,8 @@
  * skip anything, and --pdl on a GPU older than compute capability 9.0.
  *
  * stdout carries exactly one line, the result, with the options in force;
- * --verbose adds per-repetition lines on stderr.  launches_total counts
+ * --verbose adds on stderr per-repetition lines and, in graph mode, the
+ * captured graph's nodes and edges by type.  launches_total counts
  * every kernel launch the process issued (<<<>>> or cudaLaunchKernelEx:
  * setup, warmup, capture and all repetitions) so a test can compare it with
  * the shim's own counters.
@@ -103,6 +104,8 @@ static void usage(FILE *f)
             "  --irregular=K   every K-th step launches one extra kernel (0: never)\n"
             "  --vocab=4096    vocabulary of the LM head\n"
             "  --no-check      skip cudaGetLastError after each <<<>>> launch\n"
+            "  --verbose       per-repetition lines, and the captured graph's nodes and\n"
+            "                  edges by type, on stderr\n"
             "  --pdl           programmatic dependent launch: cudaLaunchKernelEx with\n"
             "                  PROGRAMMATIC_STREAM_SERIALIZATION=1 (needs sm_90)\n"
             "  --per-thread    the decode on the per-thread default stream\n"
@@ -245,13 +248,45 @@ static unsigned long long generate(const runner &r, int n, double *secs)
     return sum;
 }
 
+/* --verbose, graph mode: what the capture made of the step, on stderr (the
+ * shim builds its own graph of the same launches and should match it):
+ * nodes by type, edges by type.  A programmatic edge is what capture makes
+ * of a --pdl launch after a kernel. */
+static void describe_graph(cudaGraph_t graph)
+{
+    size_t nn = 0, ne = 0;
+    CK(cudaGraphGetNodes(graph, NULL, &nn));
+    CK(cudaGraphGetEdges(graph, NULL, NULL, NULL, &ne));
+    cudaGraphNode_t *nodes = (cudaGraphNode_t *)calloc(nn + 2 * ne + 1, sizeof *nodes);
+    cudaGraphEdgeData *data = (cudaGraphEdgeData *)calloc(ne + 1, sizeof *data);
+    if (!nodes || !data)
+        db_die("out of host memory");
+    CK(cudaGraphGetNodes(graph, nodes, &nn));
+    unsigned long kinds[4] = {0, 0, 0, 0}; /* kernel, memcpy, host, other */
+    for (size_t i = 0; i < nn; i++) {
+        cudaGraphNodeType t;
+        CK(cudaGraphNodeGetType(nodes[i], &t));
+        kinds[t == cudaGraphNodeTypeKernel ? 0 : t == cudaGraphNodeTypeMemcpy ? 1
+              : t == cudaGraphNodeTypeHost ? 2 : 3]++;
+    }
+    CK(cudaGraphGetEdges(graph, nodes + nn, nodes + nn + ne, data, &ne));
+    unsigned long prog = 0;
+    for (size_t i = 0; i < ne; i++)
+        prog += data[i].type == cudaGraphDependencyTypeProgrammatic;
+    fprintf(stderr, "decode-bench: captured graph: %zu nodes (%lu kernel, %lu memcpy, %lu host, "
+            "%lu other), %zu edges (%lu programmatic, %lu full)\n", nn, kinds[0], kinds[1],
+            kinds[2], kinds[3], ne, prog, (unsigned long)ne - prog);
+    free(nodes);
+    free(data);
+}
+
 /* Captures one step, position read from device memory and attention grids
  * sized to the capacity, host callback and readback included; returns the
  * launches captured.  The side streams join the capture through the fork
  * event and leave it through the join events, so the graph has the same
  * fork/join shape as the eager step; --pdl launches become kernel nodes with
  * programmatic edges, the callback a host node. */
-static unsigned long long capture_step(const model &M, cudaGraphExec_t *exec)
+static unsigned long long capture_step(const model &M, cudaGraphExec_t *exec, int verbose)
 {
     cudaGraph_t graph;
     unsigned long long before = g_launches;
@@ -259,6 +294,8 @@ static unsigned long long capture_step(const model &M, cudaGraphExec_t *exec)
     enqueue_step(M, 0, M.ctl + 1, (unsigned)M.cap, -1);
     enqueue_step_end(M);
     CK(cudaStreamEndCapture(g_stream, &graph));
+    if (verbose)
+        describe_graph(graph);
     CK(cudaGraphInstantiate(exec, graph, 0));
     CK(cudaGraphDestroy(graph));
     CK(cudaGraphUpload(*exec, g_stream));
@@ -341,7 +378,7 @@ int main(int argc, char **argv)
         /* One eager step first, so that lazy module loading happens
          * outside the capture. */
         generate(r, 1, &secs);
-        if (capture_step(M, &r.exec) != r.kpt)
+        if (capture_step(M, &r.exec, o.verbose) != r.kpt)
             db_die("internal error: the captured step has an unexpected launch count");
     }
     if (o.warmup > 0)

@@ -131,6 +131,13 @@ if [[ " $PARTS " == *" variants "* ]]; then
         DBARGS=$v
         vrounds "${v// --/+}" "v$(echo "$v" | tr -cd 'a-z0-9')" eager replay graph
     done
+    # What stream capture makes of these launches (the shim's graph should
+    # match it): nodes and edges by type, programmatic edges counted.
+    for v in "" --pdl "--pdl --streams=2 --host-func"; do
+        c=cap$(echo "$v" | tr -cd 'a-z0-9')
+        ./tools/decode-bench --mode=graph --verbose --tokens=4 --warmup=0 --reps=1 $v >"$OUT/$c.out" 2>"$OUT/$c.err"
+        note "  capture ${v:-(default)}: $(sed -n 's/^decode-bench: captured graph: //p' "$OUT/$c.err" | head -1) $(tail -1 "$OUT/$c.err" | grep -v 'captured graph' | cut -c1-160)"
+    done
 fi
 if [[ " $PARTS " == *" torch "* ]]; then
     run_mode() {
