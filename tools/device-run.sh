@@ -6,10 +6,10 @@
 # shim's per-call cost, and the PyTorch profiler's kernel count. Logs go to
 # $OUT; a short table is printed last.
 #   tools/device-run.sh CARRY_DIR [PART...]
-#   PART: check bench torch compile count cost (default: all but compile)
+#   PART: check bench variants torch compile count cost (default: all but compile)
 set -u
 CARRY=$(cd "$1" && pwd); shift
-PARTS=${*:-check bench torch count cost}
+PARTS=${*:-check bench variants torch count cost}
 OUT=${OUT:-/tmp/gs-out}; mkdir -p "$OUT"
 DEPS=$CARRY/deps/usr
 B=/tmp/gs-build
@@ -78,6 +78,66 @@ if [[ " $PARTS " == *" bench "* ]]; then
     DBARGS="--hidden=256"
     note "decode-bench --hidden=256"
     rounds dbh eager replay graph
+fi
+# vrounds LABEL TAG MODES...: interleaved rounds as rounds does, summed up in
+# one line: the first mode's median tokens/s and [min-max], every other
+# mode's median as a ratio to it and its [min-max], the shim's share of ops
+# replayed (when a mode wrote $OUT/TAG.json), and whether every run of every
+# mode printed the default's checksum and state ($VREF).
+vrounds() {
+    local label=$1 tag=$2; shift 2
+    local modes=("$@") r m line="" base="" ok=1
+    for r in $(seq "$ROUNDS"); do
+        for m in "${modes[@]}"; do
+            run_mode "$tag" "$m" >"$OUT/$tag.$m.$r.out" 2>"$OUT/$tag.$m.$r.err"
+        done
+    done
+    for m in "${modes[@]}"; do
+        local vals t lo hi l
+        vals=$(for r in $(seq "$ROUNDS"); do field "$(tail -1 "$OUT/$tag.$m.$r.out")" tokens/s; done)
+        t=$(echo "$vals" | med); lo=$(echo "$vals" | sort -g | head -1); hi=$(echo "$vals" | sort -g | tail -1)
+        for r in $(seq "$ROUNDS"); do
+            l=$(tail -1 "$OUT/$tag.$m.$r.out")
+            [ "$(field "$l" checksum) $(field "$l" state)" = "$VREF" ] || ok=0
+        done
+        if [ -z "$base" ]; then base=$t; line="$m $t [$lo-$hi]"
+        else line="$line  $m $(awk -v a="$t" -v b="$base" 'BEGIN{ if (b > 0) printf "%.3fx", a/b; else print "-" }') [$lo-$hi]"; fi
+    done
+    if [ -f "$OUT/$tag.json" ]; then
+        line="$line  replayed $(awk -v a="$(jget "$OUT/$tag.json" ops_replayed)" -v b="$(jget "$OUT/$tag.json" ops)" 'BEGIN{ if (b > 0) printf "%.1f%%", 100*a/b; else print "-" }')"
+    fi
+    note "  $(printf '%-13s' "$label") $line  sums $([ $ok = 1 ] && echo ok || echo "DIFFER ($tag.*.out)")"
+}
+if [[ " $PARTS " == *" variants "* ]]; then
+    # decode-bench's option sets (issues 8 and 10): each must print the
+    # default's checksum and state in every mode; eager against eager --pdl
+    # (and graph against graph --pdl) says whether PDL changes speed here.
+    run_mode() {
+        local DB=./tools/decode-bench
+        case $2 in
+        eager) $DB --mode=eager $DBARGS ;;
+        replay) GRAPHSHIM_STATS_FILE=$OUT/$1.json LD_PRELOAD=$SHIM $DB --mode=eager $DBARGS ;;
+        graph) $DB --mode=graph $DBARGS ;;
+        eager-pdl) $DB --mode=eager --pdl $DBARGS ;;
+        graph-pdl) $DB --mode=graph --pdl $DBARGS ;;
+        esac
+    }
+    l=$(./tools/decode-bench --mode=eager 2>"$OUT/vref.err" | tail -1); echo "$l" >"$OUT/vref.out"
+    VREF="$(field "$l" checksum) $(field "$l" state)"
+    note "decode-bench variants, $ROUNDS rounds: median tokens/s [min-max], ratios to the first; default sums $VREF"
+    DBARGS=""
+    vrounds "PDL or not" vpdl eager eager-pdl graph graph-pdl
+    for v in --pdl --per-thread --streams=2 --host-func "--pdl --streams=2 --host-func"; do
+        DBARGS=$v
+        vrounds "${v// --/+}" "v$(echo "$v" | tr -cd 'a-z0-9')" eager replay graph
+    done
+    # What stream capture makes of these launches (the shim's graph should
+    # match it): nodes and edges by type, programmatic edges counted.
+    for v in "" --pdl "--pdl --streams=2 --host-func"; do
+        c=cap$(echo "$v" | tr -cd 'a-z0-9')
+        ./tools/decode-bench --mode=graph --verbose --tokens=4 --warmup=0 --reps=1 $v >"$OUT/$c.out" 2>"$OUT/$c.err"
+        note "  capture ${v:-(default)}: $(sed -n 's/^decode-bench: captured graph: //p' "$OUT/$c.err" | head -1) $(tail -1 "$OUT/$c.err" | grep -v 'captured graph' | cut -c1-160)"
+    done
 fi
 if [[ " $PARTS " == *" torch "* ]]; then
     run_mode() {

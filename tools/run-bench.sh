@@ -8,14 +8,18 @@
 # in the three modes, then, when PyTorch with CUDA and torch_decode.py are
 # available, the framework workload the same way.  Without a GPU: the same
 # demonstration on the simulated driver (tests/simcuda) with tools/sim-decode,
-# so the figures are the shim's CPU cost, not a GPU speed-up.
+# so the figures are the shim's CPU cost, not a GPU speed-up.  Either way it
+# then times the option sets (--pdl, --per-thread, --streams=2, --host-func)
+# in interleaved rounds, and eager against eager --pdl.
 #
 # Usage: run-bench.sh [decode-bench or sim-decode options, e.g. --tokens=512]
 # (the options go to every run; do not pass --mode).  Run from the build
 # directory; top_srcdir defaults to this script's parent directory and
 # top_builddir to the current one.  Environment: TORCH_DECODE (path of
 # torch_decode.py), GS_TORCH_SHIM_MODE (GRAPHSHIM_MODE for the PyTorch run
-# under the shim, default passthrough).
+# under the shim, default passthrough), BENCH_ROUNDS (rounds of the
+# variants, default 3), BENCH_VARIANTS (their option sets, '+' joining the
+# options of one set; "none" skips them).
 # Exit status: 0 when every compared output matched, 1 otherwise.
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -138,6 +142,120 @@ gpu_decode_bench() {
         echo "the shim's report (stderr of the run under it):"
         tail -n 40 "$tmp/db-shim.err" | sed 's/^/  /'
     fi
+    variants "$db" db-eager "$@"
+}
+
+# ------------------------------------------------------------- variants
+# The option sets of issues 8 and 10 (programmatic dependent launch, the
+# per-thread default stream, a side stream forked and joined by events, a
+# host callback per step), the same program in each of them.  Every set runs
+# in BENCH_ROUNDS interleaved rounds of eager, eager under the shim and the
+# hand graph, so drift hits all three alike; each run must print the
+# default's checksum and state (the options change how a step is issued,
+# never what it computes).  Then eager against eager --pdl, interleaved:
+# does programmatic dependent launch change eager speed on this GPU?
+# BENCH_VARIANTS: the sets, '+' joining the options of one
+# ("--pdl+--streams=2"); "none" skips the part.
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+
+# median_spread: "median min max" of the numbers on stdin, one a line.
+median_spread() {
+    sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "- - -"; exit }
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.1f %s %s\n", m, v[1], v[NR] }'
+}
+
+# variant_rounds PROG TAG WANT OPTS MODE...: BENCH_ROUNDS rounds, each
+# running every MODE (eager, shim, graph, eager-pdl) of PROG with OPTS and
+# the script's arguments; every run's "checksum state" must be WANT.  Prints
+# a row per mode: median tokens/s, its ratio to the first mode's median, the
+# spread over the rounds, and for the shim the ops it replayed.
+variant_rounds() {
+    vr_prog=$1 vr_tag=$2 vr_want=$3 vr_opts=$4
+    shift 4
+    vr_round=1
+    while [ "$vr_round" -le "$BENCH_ROUNDS" ]; do
+        for vr_m in "$@"; do
+            vr_l=$vr_tag.$vr_m.$vr_round
+            vr_pdl=
+            vr_mode=--mode=eager
+            case $vr_m in
+            eager-pdl) vr_pdl=--pdl ;;
+            graph) vr_mode=--mode=graph ;;
+            esac
+            # shellcheck disable=SC2086  # option lists
+            if [ "$vr_m" = shim ]; then
+                bench_run "$vr_l" env LD_PRELOAD="$pre" GRAPHSHIM_STATS_FILE="$tmp/$vr_tag.json" \
+                    "$vr_prog" $vr_mode $vr_opts $bench_args >"$tmp/br.log"
+            else
+                bench_run "$vr_l" "$vr_prog" $vr_mode $vr_pdl $vr_opts $bench_args >"$tmp/br.log"
+            fi || { cat "$tmp/br.log"; status=1; return 1; }
+            vr_r=$(result "$vr_l")
+            vr_got="$(field "$vr_r" checksum) $(field "$vr_r" state)"
+            if [ "$vr_got" != "$vr_want" ]; then
+                echo "run-bench: FAIL: ${vr_opts:-(default)} $vr_m (round $vr_round): checksum and" \
+                    "state '$vr_got', the default's '$vr_want'"
+                status=1
+                return 1
+            fi
+        done
+        vr_round=$((vr_round + 1))
+    done
+    vr_base=
+    for vr_m in "$@"; do
+        vr_stat=$(for vr_f in "$tmp/$vr_tag.$vr_m."*.out; do
+            field "$(grep 'checksum=' "$vr_f" | tail -n 1)" tokens/s; done | median_spread)
+        vr_med=${vr_stat%% *}
+        vr_spread=$(echo "$vr_stat" | awk '{ print $2 ".." $3 }')
+        [ -n "$vr_base" ] || vr_base=$vr_med
+        vr_extra=
+        if [ "$vr_m" = shim ] && vr_ops=$(stats_get "$tmp/$vr_tag.json" totals.ops); then
+            vr_extra="replayed $(stats_get "$tmp/$vr_tag.json" totals.ops_replayed) of $vr_ops ops"
+        fi
+        printf '  %-26s %-10s %10s %8s %21s  %s\n' "${vr_opts:-(default)}" "$vr_m" "$vr_med" \
+            "$(ratio "$vr_med" "$vr_base")" "$vr_spread" "$vr_extra"
+    done
+}
+
+# variants PROG REF_LABEL ARGS...: the part, against the default eager run
+# REF_LABEL made before; ARGS are the script's arguments.
+variants() {
+    va_prog=$1
+    va_ref=$(result "$2")
+    shift 2
+    bench_args="$*"
+    [ "${BENCH_VARIANTS:-}" != none ] || return 0
+    va_want="$(field "$va_ref" checksum) $(field "$va_ref" state)"
+    va_list=${BENCH_VARIANTS:-"--pdl --per-thread --streams=2 --host-func"}
+    # --pdl needs sm_90 (decode-bench) or simcuda's GDS twins (sim-decode);
+    # without them the --pdl sets are skipped, any other failure is one.
+    va_pdl=1
+    if ! "$va_prog" --pdl --tokens=1 --layers=1 >"$tmp/pdl-probe.out" 2>"$tmp/pdl-probe.err"; then
+        if grep -q "needs compute capability\|GDS twins" "$tmp/pdl-probe.err"; then
+            echo "run-bench: the --pdl sets are skipped: $(tail -n 1 "$tmp/pdl-probe.err")"
+            va_pdl=0
+        else
+            echo "run-bench: FAIL: $va_prog --pdl:"
+            tail -n 20 "$tmp/pdl-probe.err" | sed 's/^/  /'
+            status=1
+            return 1
+        fi
+    fi
+    echo
+    echo "variants, $BENCH_ROUNDS interleaved rounds; every run printed checksum and state $va_want"
+    printf '  %-26s %-10s %10s %8s %21s\n' options mode tokens/s "vs first" "min..max"
+    va_i=0
+    for va_v in $va_list; do
+        va_opts=$(echo "$va_v" | tr '+' ' ')
+        case " $va_opts " in *" --pdl "*) [ "$va_pdl" = 1 ] || continue ;; esac
+        va_i=$((va_i + 1))
+        variant_rounds "$va_prog" "var$va_i" "$va_want" "$va_opts" eager shim graph || return 1
+    done
+    if [ "$va_pdl" = 1 ]; then
+        echo "  eager against eager --pdl (the same kernels; only the launch API and attribute differ):"
+        variant_rounds "$va_prog" varpdl "$va_want" "" eager eager-pdl || return 1
+    fi
 }
 
 # ---------------------------------------------------------------- PyTorch
@@ -222,6 +340,7 @@ sim_demo() {
         echo "the shim's report (stderr of the run under it):"
         tail -n 40 "$tmp/sim-shim.err" | sed 's/^/  /'
     fi
+    variants "$sd" sim-eager "$@"
 }
 
 if [ ! -f "$SHIM" ]; then

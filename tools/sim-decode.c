@@ -4,7 +4,7 @@
  * machine without a GPU:
  *
  *   sim-decode [--layers=L] [--hidden=N] [--tokens=T] [--mode=eager|graph]
- *              [--irregular=K]
+ *              [--irregular=K] [--pdl] [--per-thread] [--streams=N] [--host-func]
  *
  * Each step embeds the current token (which lives on the device), runs L
  * layers of about 35 small kernels each (norms, projections, rotary
@@ -23,9 +23,32 @@
  * K-th step (after its first layer; before the graph launch in graph mode) so
  * the sequence of launches is not perfectly periodic; it changes no result.
  *
- * Output: one line with the tokens/s and two digests that must not change
- * between runs, modes, or with the shim preloaded: the sum of the generated
- * tokens and an FNV-1a hash of the final KV cache. */
+ * The options of tools/decode-bench, with the same meaning, on the driver
+ * API; none changes a result, and all combine, in both modes:
+ *
+ *   --pdl         every kernel is simcuda's GDS twin of the built-in one
+ *                 (sim_X_gds: same parameters and effect, flagged as waiting
+ *                 for its grid dependency before touching memory), launched
+ *                 with cuLaunchKernelEx and PROGRAMMATIC_STREAM_SERIALIZATION
+ *                 = 1. The twins come with simcuda's PDL model; without them
+ *                 sim-decode says so and exits.
+ *   --per-thread  the steps go through the _ptsz entry points with stream 0,
+ *                 the per-thread default stream (sim-decode.h).
+ *   --streams=N   N-1 side streams (1 or 2), forked from the main stream by
+ *                 an event after each layer's input norm, compute K and V
+ *                 (projection, bias, rope, KV-cache write) while the main
+ *                 stream computes Q, and are joined back by events before
+ *                 attention.
+ *   --host-func   cuLaunchHostFunc of a step counter after each step's
+ *                 kernels, before the readback; the program dies unless it
+ *                 ran once per step.
+ *
+ * Output: one line with the options in force, the tokens/s, the launches
+ * (per token, and in all: every cuLaunchKernel/cuLaunchKernelEx the process
+ * made, captured ones included, for comparison with the shim's count) and
+ * two digests that must not change between runs, modes, options, or with
+ * the shim preloaded: the sum of the generated tokens and an FNV-1a hash of
+ * the final KV cache. */
 #include <cuda.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +57,7 @@
 #include <time.h>
 
 #include "../tests/simcuda/simcuda.h"
+#include "sim-decode.h"
 
 #define VOCAB 256
 #define BLOCK 32u
@@ -51,18 +75,18 @@ static void check(CUresult r, const char *what, int line)
 #define CK(call) check((call), #call, __LINE__)
 
 static struct {
-    int layers, hidden, tokens, irregular, graph;
-} opt = { 8, 64, 64, 0, 0 };
+    int layers, hidden, tokens, irregular, graph, pdl, per_thread, streams, host_func;
+} opt = { 8, 64, 64, 0, 0, 0, 0, 1, 0 };
 
-static int parse_int(const char *arg, const char *name, int *out, int min)
+static int parse_int(const char *arg, const char *name, int *out, int min, int max)
 {
     size_t n = strlen(name);
     if (strncmp(arg, name, n) != 0)
         return 0;
     char *end;
     long v = strtol(arg + n, &end, 10);
-    if (*end || v < min || v > 1 << 20) {
-        fprintf(stderr, "sim-decode: %s wants an integer >= %d\n", name, min);
+    if (end == arg + n || *end || v < min || v > max) {
+        fprintf(stderr, "sim-decode: %s wants an integer in [%d, %d]\n", name, min, max);
         exit(2);
     }
     *out = (int)v;
@@ -73,15 +97,24 @@ static void parse_args(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (parse_int(a, "--layers=", &opt.layers, 1) || parse_int(a, "--hidden=", &opt.hidden, 2) ||
-            parse_int(a, "--tokens=", &opt.tokens, 1) || parse_int(a, "--irregular=", &opt.irregular, 0))
+        const int big = 1 << 20;
+        if (parse_int(a, "--layers=", &opt.layers, 1, big) || parse_int(a, "--hidden=", &opt.hidden, 2, big) ||
+            parse_int(a, "--tokens=", &opt.tokens, 1, big) ||
+            parse_int(a, "--irregular=", &opt.irregular, 0, big) || parse_int(a, "--streams=", &opt.streams, 1, 3))
             continue;
         if (!strcmp(a, "--mode=eager") || !strcmp(a, "--mode=graph")) {
             opt.graph = a[7] == 'g';
             continue;
         }
+        int *flag = !strcmp(a, "--pdl") ? &opt.pdl : !strcmp(a, "--per-thread") ? &opt.per_thread
+                  : !strcmp(a, "--host-func") ? &opt.host_func : NULL;
+        if (flag) {
+            *flag = 1;
+            continue;
+        }
         fprintf(stderr, "usage: sim-decode [--layers=L] [--hidden=N] [--tokens=T] [--mode=eager|graph] "
-                        "[--irregular=K]\n");
+                        "[--irregular=K]\n"
+                        "                  [--pdl] [--per-thread] [--streams=1|2|3] [--host-func]\n");
         exit(2);
     }
     if (opt.hidden % 2) {
@@ -130,19 +163,79 @@ static const char *const knames[K_COUNT] = {
     "sim_inc_i32", "sim_next_token",
 };
 
+/* The ordinary entry points; sim-decode-ptsz.c holds the same table built
+ * for the per-thread default stream. */
+SD_API_TABLE(sd_api_legacy);
+
 static CUfunction fn[K_COUNT];
-static CUstream stream;
+/* The main stream, where each step begins and ends (0 with --per-thread:
+ * through the _ptsz table that is the calling thread's per-thread stream),
+ * the side streams of --streams, the stream the next launch goes to, and
+ * the entry points everything stream-ordered goes through. */
+static CUstream stream, side[2], cur;
+static int nside;
+static CUevent ev_fork, ev_join[2];
+static const sd_api_t *api = &sd_api_legacy;
 static int launches_this_step;
+static unsigned long long launches_total;
+/* Steps whose --host-func callback ran; the callback may run on another
+ * thread (on a real driver it does), hence the atomics. */
+static unsigned long long host_steps;
 
 static unsigned blocks(int n)
 {
     return ((unsigned)n + BLOCK - 1) / BLOCK;
 }
 
+/* One launch of kernel k on the current stream: cuLaunchKernel, or with
+ * --pdl cuLaunchKernelEx with PROGRAMMATIC_STREAM_SERIALIZATION = 1 (fn[]
+ * then holds the GDS twins). */
 static void launch(int k, unsigned grid, unsigned block, void **args)
 {
-    CK(cuLaunchKernel(fn[k], grid, 1, 1, block, 1, 1, 0, stream, args, NULL));
+    if (opt.pdl) {
+        CUlaunchAttribute attr = { .id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION };
+        attr.value.programmaticStreamSerializationAllowed = 1;
+        CUlaunchConfig cfg = { .gridDimX = grid, .gridDimY = 1, .gridDimZ = 1, .blockDimX = block,
+                               .blockDimY = 1, .blockDimZ = 1, .hStream = cur, .attrs = &attr, .numAttrs = 1 };
+        CK(api->launch_ex(&cfg, fn[k], args, NULL));
+    } else {
+        CK(api->launch(fn[k], grid, 1, 1, block, 1, 1, 0, cur, args, NULL));
+    }
     launches_this_step++;
+    launches_total++;
+}
+
+/* Issues `call` with its launches on stream st. */
+#define ON(st, call)                                                                                        \
+    do {                                                                                                    \
+        cur = (st);                                                                                         \
+        call;                                                                                               \
+        cur = stream;                                                                                       \
+    } while (0)
+
+/* The side streams start after everything the main stream has issued; the
+ * main stream goes on after everything they have. The events are reused by
+ * every layer: a wait takes the event's state at the call. */
+static void fork_side(void)
+{
+    if (nside == 0)
+        return;
+    CK(api->event_record(ev_fork, stream));
+    for (int i = 0; i < nside; i++)
+        CK(api->stream_wait_event(side[i], ev_fork, 0));
+}
+
+static void join_side(void)
+{
+    for (int i = 0; i < nside; i++) {
+        CK(api->event_record(ev_join[i], side[i]));
+        CK(api->stream_wait_event(stream, ev_join[i], 0));
+    }
+}
+
+static void CUDA_CB count_step(void *counter)
+{
+    __atomic_fetch_add((unsigned long long *)counter, 1ull, __ATOMIC_RELEASE);
 }
 
 /* Element-wise kernels of the form (float *y, const float *a, X b, int n). */
@@ -182,7 +275,12 @@ typedef struct {
 } state_t;
 
 /* One decode step at position p (known to the host only in eager mode);
- * `extra` inserts one more kernel after the first layer. */
+ * `extra` inserts one more kernel after the first layer. With side streams,
+ * K runs on the first and V on the second (or the first too) between the
+ * fork after the norm and the join before attention, Q on the main stream;
+ * the launches are issued in the same order whatever the streams. Between
+ * fork and join the side streams read h (which nobody writes then) and write
+ * only k, v and the layer's cache rows (which nobody else touches then). */
 static void step(state_t *s, int p, int extra)
 {
     int n = opt.hidden, f = 2 * opt.hidden, vocab = VOCAB, one = 1;
@@ -193,25 +291,28 @@ static void step(state_t *s, int p, int extra)
     }
     for (int i = 0; i < opt.layers; i++) {
         layer_t *L = &s->l[i];
+        CUstream sk = nside > 0 ? side[0] : stream, sv = nside > 1 ? side[1] : sk;
         rmsnorm(s->h, s->x, L->n1, n);
+        fork_side();
         gemv(s->q, L->wq, s->h, n, n);
         affine(s->q, s->q, 1.0f, 0.01f, n);
-        gemv(s->k, L->wk, s->h, n, n);
-        affine(s->k, s->k, 1.0f, -0.01f, n);
-        gemv(s->v, L->wv, s->h, n, n);
-        affine(s->v, s->v, 1.0f, 0.02f, n);
+        ON(sk, gemv(s->k, L->wk, s->h, n, n));
+        ON(sk, affine(s->k, s->k, 1.0f, -0.01f, n));
+        ON(sv, gemv(s->v, L->wv, s->h, n, n));
+        ON(sv, affine(s->v, s->v, 1.0f, 0.02f, n));
         {
             void *rq[] = { &s->q, &s->pos, &n }, *rk[] = { &s->k, &s->pos, &n };
             launch(K_ROPE, blocks(n / 2), BLOCK, rq);
-            launch(K_ROPE, blocks(n / 2), BLOCK, rk);
+            ON(sk, launch(K_ROPE, blocks(n / 2), BLOCK, rk));
         }
         ew3(K_SCALE, s->q, s->q, &unit, n);
         {
             void *wk[] = { &L->kc, &s->k, &s->pos, &n }, *wv[] = { &L->vc, &s->v, &s->pos, &n };
-            launch(K_KVW, blocks(n), BLOCK, wk);
-            launch(K_KVW, blocks(n), BLOCK, wv);
+            ON(sk, launch(K_KVW, blocks(n), BLOCK, wk));
+            ON(sv, launch(K_KVW, blocks(n), BLOCK, wv));
         }
         fill(s->att, 0.0f, n);
+        join_side();
         if (opt.graph) {
             void *args[] = { &s->att, &s->q, &L->kc, &L->vc, &s->pos, &n };
             launch(K_ATTN_DEV, (unsigned)opt.tokens, BLOCK, args);
@@ -264,6 +365,64 @@ static void step(state_t *s, int p, int extra)
     }
 }
 
+/* The step's end: the --host-func callback, then the token readback. */
+static void step_end(int *pinned, CUdeviceptr tok)
+{
+    if (opt.host_func)
+        CK(api->host_func(stream, count_step, &host_steps));
+    CK(api->dtoh_async(pinned, tok, sizeof(int), stream));
+}
+
+/* Looks the kernels up, the GDS twins with --pdl: those come with simcuda's
+ * PDL model, and a simcuda without it is told apart from a real failure. */
+static void load_kernels(CUmodule mod)
+{
+    for (int k = 0; k < K_COUNT; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", knames[k], opt.pdl ? "_gds" : "");
+        CUresult r = cuModuleGetFunction(&fn[k], mod, name);
+        if (r == CUDA_ERROR_NOT_FOUND && opt.pdl) {
+            fprintf(stderr, "sim-decode: --pdl needs simcuda's GDS twins of its kernels, and this simcuda "
+                            "has no %s\n", name);
+            exit(1);
+        }
+        CK(r);
+    }
+}
+
+/* The main stream (a blocking stream of its own, or with --per-thread the
+ * per-thread default stream, which the _ptsz table reaches as stream 0),
+ * the side streams and their events. */
+static void streams_init(void)
+{
+    if (opt.per_thread) {
+        api = &sd_api_ptsz;
+        stream = NULL;
+    } else {
+        CK(cuStreamCreate(&stream, 0));
+    }
+    cur = stream;
+    nside = opt.streams - 1;
+    if (nside > 0)
+        CK(cuEventCreate(&ev_fork, CU_EVENT_DISABLE_TIMING));
+    for (int i = 0; i < nside; i++) {
+        CK(cuStreamCreate(&side[i], CU_STREAM_NON_BLOCKING));
+        CK(cuEventCreate(&ev_join[i], CU_EVENT_DISABLE_TIMING));
+    }
+}
+
+static void streams_free(void)
+{
+    for (int i = 0; i < nside; i++) {
+        CK(cuEventDestroy_v2(ev_join[i]));
+        CK(cuStreamDestroy_v2(side[i]));
+    }
+    if (nside > 0)
+        CK(cuEventDestroy_v2(ev_fork));
+    if (!opt.per_thread)
+        CK(cuStreamDestroy_v2(stream));
+}
+
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -291,9 +450,8 @@ int main(int argc, char **argv)
     CK(cuDevicePrimaryCtxRetain(&ctx, dev));
     CK(cuCtxSetCurrent(ctx));
     CK(cuModuleLoadData(&mod, "simcuda built-in kernels"));
-    for (int k = 0; k < K_COUNT; k++)
-        CK(cuModuleGetFunction(&fn[k], mod, knames[k]));
-    CK(cuStreamCreate(&stream, 0));
+    load_kernels(mod);
+    streams_init();
 
     state_t s;
     memset(&s, 0, sizeof s);
@@ -336,13 +494,13 @@ int main(int argc, char **argv)
     CUgraph graph = NULL;
     CUgraphExec exec = NULL;
     if (opt.graph) {
-        CK(cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_GLOBAL));
+        CK(api->begin_capture(stream, CU_STREAM_CAPTURE_MODE_GLOBAL));
         launches_this_step = 0;
         step(&s, -1, 0);
-        CK(cuMemcpyDtoHAsync_v2(pinned, s.tok, sizeof(int), stream));
-        CK(cuStreamEndCapture(stream, &graph));
+        step_end(pinned, s.tok);
+        CK(api->end_capture(stream, &graph));
         CK(cuGraphInstantiateWithFlags(&exec, graph, 0));
-        CK(cuGraphUpload(exec, stream));
+        CK(api->graph_upload(exec, stream));
     }
     int per_token = launches_this_step;
     long long checksum = 0;
@@ -353,17 +511,22 @@ int main(int argc, char **argv)
             /* A captured step cannot change: the extra kernel goes before it. */
             if (extra)
                 fill(s.extra, (float)p, n);
-            CK(cuGraphLaunch(exec, stream));
+            CK(api->graph_launch(exec, stream));
         } else {
             launches_this_step = 0;
             step(&s, p, extra);
             per_token = launches_this_step - extra;
-            CK(cuMemcpyDtoHAsync_v2(pinned, s.tok, sizeof(int), stream));
+            step_end(pinned, s.tok);
         }
-        CK(cuStreamSynchronize(stream));
+        CK(api->stream_sync(stream));
         checksum += *pinned;
     }
     double dt = now() - t0;
+    unsigned long long ran = __atomic_load_n(&host_steps, __ATOMIC_ACQUIRE);
+    if (opt.host_func && ran != (unsigned long long)T) {
+        fprintf(stderr, "sim-decode: the host callback ran %llu times in %d steps\n", ran, T);
+        return 1;
+    }
 
     uint64_t state = 0xcbf29ce484222325ull;
     float *cache = malloc((size_t)T * n * sizeof *cache);
@@ -376,9 +539,10 @@ int main(int argc, char **argv)
         state = fnv1a(state, cache, (size_t)T * n * sizeof *cache);
     }
     free(cache);
-    printf("mode=%s layers=%d tokens=%d launches_per_token=%d tokens/s=%.1f checksum=%lld state=%016llx\n",
-           opt.graph ? "graph" : "eager", opt.layers, T, per_token, dt > 0 ? T / dt : 0.0, checksum,
-           (unsigned long long)state);
+    printf("mode=%s layers=%d tokens=%d pdl=%d per_thread=%d streams=%d host_func=%d launches_per_token=%d "
+           "tokens/s=%.1f checksum=%lld state=%016llx launches_total=%llu\n",
+           opt.graph ? "graph" : "eager", opt.layers, T, opt.pdl, opt.per_thread, opt.streams, opt.host_func,
+           per_token, dt > 0 ? T / dt : 0.0, checksum, (unsigned long long)state, launches_total);
 
     if (opt.graph) {
         CK(cuGraphExecDestroy(exec));
@@ -395,7 +559,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++)
         CK(cuMemFree_v2(rest[i]));
     CK(cuMemFreeHost(pinned));
-    CK(cuStreamDestroy_v2(stream));
+    streams_free();
     CK(cuModuleUnload(mod));
     CK(cuDevicePrimaryCtxRelease_v2(dev));
     return 0;
