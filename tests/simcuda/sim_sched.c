@@ -112,6 +112,22 @@ static size_t rnd(size_t n) /* 0 .. n-1 */
     return (size_t)((rnd64() >> 11) % n);
 }
 
+/* splitmix64 of the seed: neighbouring seeds give unrelated streams. */
+static void seed_prng(unsigned long long seed)
+{
+    uint64_t z = seed + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    prng = (z ^ (z >> 31)) | 1;
+}
+
+SIMCUDA_API void simcuda_seed(unsigned long long seed)
+{
+    sim_lock();
+    seed_prng(seed);
+    sim_unlock();
+}
+
 void sim_sched_init(void)
 {
     const char *s = getenv("SIMCUDA_SEED");
@@ -124,11 +140,7 @@ void sim_sched_init(void)
             seed = 1;
         }
     }
-    /* splitmix64 of the seed: neighbouring seeds give unrelated streams. */
-    uint64_t z = seed + 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    prng = (z ^ (z >> 31)) | 1;
+    seed_prng(seed);
     s = getenv("SIMCUDA_SCHED");
     fifo = s && !strcmp(s, "fifo");
     if (s && *s && !fifo && strcmp(s, "random"))
@@ -342,14 +354,20 @@ static void ready_push(sim_cmd_t *c)
     nelig++;
 }
 
-/* Takes ready[i] out of the ready set. */
+/* Takes ready[i] out of the ready set: the last pickable one fills its
+ * place, the last passed-over one fills that. */
 static sim_cmd_t *ready_take(size_t i)
 {
     sim_cmd_t *c = ready[i];
-    ready[i] = ready[nelig - 1];
-    ready[i]->ready_at = i;
-    ready[nelig - 1] = ready[nready - 1];
-    ready[nelig - 1]->ready_at = nelig - 1;
+    size_t le = nelig - 1, last = nready - 1;
+    if (i != le) {
+        ready[i] = ready[le];
+        ready[i]->ready_at = i;
+    }
+    if (le != last) {
+        ready[le] = ready[last];
+        ready[le]->ready_at = le;
+    }
     nelig--;
     nready--;
     c->ready_at = NOT_READY;
@@ -360,10 +378,11 @@ static sim_cmd_t *ready_take(size_t i)
 static void ready_defer(size_t i)
 {
     sim_cmd_t *c = ready[i];
-    ready[i] = ready[nelig - 1];
+    size_t le = nelig - 1;
+    ready[i] = ready[le];
     ready[i]->ready_at = i;
-    ready[nelig - 1] = c;
-    c->ready_at = nelig - 1;
+    ready[le] = c;
+    c->ready_at = le;
     nelig--;
 }
 

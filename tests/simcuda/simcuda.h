@@ -78,6 +78,11 @@ SIMCUDA_API void simcuda_fail_clear(void);
  * variant; "=cuLaunchKernel" counts exactly the entry point of that name. */
 SIMCUDA_API unsigned long long simcuda_calls(const char *fn);
 
+/* Seeds the scheduler's choices again, as SIMCUDA_SEED does at load: the
+ * order in which queued independent work runs, and how much of the work a
+ * stream or event synchronisation does not need runs anyway. */
+SIMCUDA_API void simcuda_seed(unsigned long long seed);
+
 /* Kernels executed so far as nodes of graphs, and from ordinary launches. */
 SIMCUDA_API unsigned long long simcuda_graph_kernels(void);
 SIMCUDA_API unsigned long long simcuda_eager_kernels(void);
