@@ -45,3 +45,28 @@ stats_get() {
 
 # expect_eq WHAT GOT WANT
 expect_eq() { [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"; }
+
+# Execution traces (SIMCUDA_TRACE). simcuda runs independent work in a
+# seeded random order, so the global order of a trace's lines varies; each
+# stream's own lines keep the program's order (for a program whose streams
+# are each deterministic). Per-thread default streams have ordinals -1, -2,
+# ... by first use in their context; the legacy stream is 0.
+# trace_by_stream FILE: the lines grouped by stream ordinal, each stream's
+# in their order (a stable sort on the first field).
+trace_by_stream() { LC_ALL=C sort -s -k1,1 "$1"; }
+# trace_same A B: every stream ordinal's subsequence of lines is identical.
+trace_same() {
+    trace_by_stream "$1" >"$TMP/trace.a"
+    trace_by_stream "$2" >"$TMP/trace.b"
+    cmp -s "$TMP/trace.a" "$TMP/trace.b"
+}
+# trace_same_work A B: for graphs that span streams (a graph traces all its
+# nodes on the stream it was launched on): the same lines as a multiset,
+# stream ordinals removed.
+trace_same_work() {
+    cut -d' ' -f2- "$1" | LC_ALL=C sort >"$TMP/work.a"
+    cut -d' ' -f2- "$2" | LC_ALL=C sort >"$TMP/work.b"
+    cmp -s "$TMP/work.a" "$TMP/work.b"
+}
+# trace_diff A B: the first differences, stream by stream (after trace_same).
+trace_diff() { diff "$TMP/trace.a" "$TMP/trace.b" | head -"${3:-6}" >&2; }

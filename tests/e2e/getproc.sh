@@ -20,8 +20,8 @@ done
 # Per-thread requests: counted on the _ptsz wrappers, and the work lands on
 # the per-thread stream (-1 in the simulated driver's trace) exactly as
 # without the shim.
-run_sim SIMCUDA_TRACE="$TMP/t.plain" "$P" --path=runtime --ptsz >"$TMP/p.plain" || fail "ptsz without shim"
-run_shim SIMCUDA_TRACE="$TMP/t.shim" GRAPHSHIM_STATS_FILE="$TMP/s.pt" "$P" --path=runtime --ptsz \
+run_sim SIMCUDA_SEED=1 SIMCUDA_TRACE="$TMP/t.plain" "$P" --path=runtime --ptsz >"$TMP/p.plain" || fail "ptsz without shim"
+run_shim SIMCUDA_SEED=2 SIMCUDA_TRACE="$TMP/t.shim" GRAPHSHIM_STATS_FILE="$TMP/s.pt" "$P" --path=runtime --ptsz \
     >"$TMP/p.shim" || fail "ptsz under shim"
 launches=$(sed -n 's/^launches=//p' "$TMP/p.plain")
 expect_eq "_ptsz launches" "$(( $(stats_get "$TMP/s.pt" cuLaunchKernel_ptsz.getproc) + \
@@ -31,7 +31,8 @@ grep -q '^-1 kernel' "$TMP/t.plain" || fail "the program's work is not on the pe
 # The shim records events of its own after replays that read staging.
 grep -v 'event record' "$TMP/t.plain" >"$TMP/t.plain.work"
 grep -v 'event record' "$TMP/t.shim" >"$TMP/t.shim.work"
-cmp -s "$TMP/t.plain.work" "$TMP/t.shim.work" || fail "per-thread execution trace differs under the shim"
+trace_same "$TMP/t.plain.work" "$TMP/t.shim.work" ||
+    { trace_diff; fail "per-thread execution trace differs under the shim"; }
 pass "per-thread requests get _ptsz wrappers ($launches launches), same trace"
 
 # Unnamed pointers: the simulated driver hands out private aliases.

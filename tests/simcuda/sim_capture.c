@@ -6,7 +6,9 @@
  * Capture is graph construction driven by streams: a capturing stream's
  * operations become nodes of the capture's graph (added with sim_graph_add)
  * depending on the stream's frontier; event record/wait fork and join other
- * streams into it. It is kept apart from sim_graph.c, whose graphs it
+ * streams into it, or, with the external flag, become event record and
+ * wait nodes; a kernel launched with programmatic stream serialisation
+ * after a kernel node gets a programmatic edge from it. It is kept apart from sim_graph.c, whose graphs it
  * builds, because its state (which streams capture, in which mode and on
  * which thread, whether the capture was invalidated) belongs to streams;
  * the graph API only asks about it. */
@@ -62,6 +64,7 @@ static void capture_leave(sim_stream_t *s)
             cap->members[i] = cap->members[--cap->nmembers];
     s->cap = NULL;
     s->ndeps = 0;
+    s->cap_kernel = 0;
 }
 
 static int capture_join(sim_capture_t *cap, sim_stream_t *s)
@@ -73,6 +76,7 @@ static int capture_join(sim_capture_t *cap, sim_stream_t *s)
     m[cap->nmembers++] = s;
     s->cap = cap;
     s->ndeps = 0;
+    s->cap_kernel = 0;
     return 0;
 }
 
@@ -82,6 +86,11 @@ static CUresult invalidate(sim_capture_t *cap, CUresult r)
     return r;
 }
 
+/* A captured operation becomes a node after the stream's frontier. A
+ * kernel launched with programmatic stream serialisation right after a
+ * kernel node gets a programmatic edge from it (type PROGRAMMATIC, from the
+ * programmatic port), as the driver's capture makes; its programmatic or
+ * launch completion event marks the node as the event's capture position. */
 CUresult sim_capture_add(sim_stream_t *s, sim_op_t *op)
 {
     sim_node_t *node = NULL;
@@ -90,9 +99,34 @@ CUresult sim_capture_add(sim_stream_t *s, sim_op_t *op)
         sim_op_free(op);
         return sim_err(CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, "stream %d: capture invalidated", s->ordinal);
     }
-    if ((r = sim_graph_add(s->cap->graph, s->deps, s->ndeps, op, &node)) != CUDA_SUCCESS)
+    int kernel = op->kind == SIM_OP_KERNEL;
+    sim_event_t *ev[2] = { NULL, NULL };
+    CUgraphEdgeData prog;
+    memset(&prog, 0, sizeof prog);
+    prog.type = CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC;
+    prog.from_port = CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC;
+    int pdl = kernel && op->u.k.pdl && s->cap_kernel && s->ndeps == 1;
+    if (kernel) {
+        ev[0] = op->u.k.ev[0], ev[1] = op->u.k.ev[1];
+        op->u.k.ev[0] = op->u.k.ev[1] = NULL; /* launch-only: not part of the node */
+        op->u.k.pdl = 0;
+    }
+    if ((r = sim_graph_add(s->cap->graph, s->deps, pdl ? &prog : NULL, s->ndeps, op, &node)) != CUDA_SUCCESS)
         return invalidate(s->cap, r);
-    return deps_union(s, &node, 1, 1) ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
+    if (deps_union(s, &node, 1, 1))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    s->cap_kernel = kernel;
+    for (int i = 0; i < 2; i++)
+        if (ev[i] && sim_capture_mark(s, &ev[i]->mark) != CUDA_SUCCESS)
+            return CUDA_ERROR_OUT_OF_MEMORY;
+    return CUDA_SUCCESS;
+}
+
+/* An event record or wait node (cuEventRecordWithFlags and
+ * cuStreamWaitEvent with the external flag) after the frontier. */
+CUresult sim_capture_node(sim_stream_t *s, sim_op_t *op)
+{
+    return sim_capture_add(s, op);
 }
 
 CUresult sim_capture_guard(sim_stream_t *s)
@@ -180,6 +214,7 @@ CUresult sim_capture_wait(sim_stream_t *s, const sim_capmark_t *m, int recorded)
             return sim_err(CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, "the legacy stream cannot join a capture");
         if (!s->cap && capture_join(m->cap, s))
             return CUDA_ERROR_OUT_OF_MEMORY;
+        s->cap_kernel = 0;
         return deps_union(s, m->deps, m->ndeps, 0) ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
     }
     if (s->cap && recorded)

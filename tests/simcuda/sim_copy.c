@@ -163,7 +163,7 @@ static CUresult copy_submit(sim_stream_t *s, const sim_copy_t *c, int sync)
                 memcpy(op.u.c.snap + (z * c->height + y) * c->width,
                        c->src_h + z * c->src_pitch * c->src_height + y * c->src_pitch, c->width);
     }
-    if ((r = sim_submit(s, &op, 0)) != CUDA_SUCCESS)
+    if ((r = sim_submit(s, &op)) != CUDA_SUCCESS)
         return r;
     return sync || dst_pg ? sim_sync_point(s->obj.ctx, s) : CUDA_SUCCESS;
 }
@@ -313,7 +313,7 @@ static CUresult memset_submit(CUdeviceptr dst, unsigned value, unsigned elem, si
     op.u.m.height = 1;
     op.u.m.value = value;
     op.u.m.elem = elem;
-    if ((r = sim_submit(s, &op, 0)) != CUDA_SUCCESS)
+    if ((r = sim_submit(s, &op)) != CUDA_SUCCESS)
         return r;
     return sync ? sim_sync_point(s->obj.ctx, s) : CUDA_SUCCESS;
 }

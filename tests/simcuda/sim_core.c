@@ -238,6 +238,7 @@ __attribute__((constructor)) static void sim_init_library(void)
     s = getenv("SIMCUDA_VERBOSE");
     sim_verbose = s && *s && strcmp(s, "0") != 0;
     sim_entry_init();
+    sim_sched_init();
     sim_kernels_init();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
@@ -365,6 +366,8 @@ static sim_ctx_t *ctx_new(int is_primary, unsigned flags)
 
 static CUresult ctx_activate(sim_ctx_t *c)
 {
+    c->streams = NULL;
+    c->next_pt_ordinal = 0;
     c->legacy = sim_stream_new_legacy(c);
     if (!c->legacy)
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -393,6 +396,9 @@ static void ctx_teardown(sim_ctx_t *c)
         sim_obj_kill(o);
     }
     sim_mem_ctx_gone(c);
+    sim_after_free(&c->gone);
+    c->gone.t = 0;
+    c->streams = NULL;
     c->legacy = NULL;
     c->active = 0;
     c->sticky = CUDA_SUCCESS;

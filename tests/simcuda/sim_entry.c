@@ -33,7 +33,8 @@ static const struct {
 } tables[] = {
     { sim_core_procs, &sim_core_nprocs },       { sim_entry_procs, &sim_entry_nprocs },
     { sim_mem_procs, &sim_mem_nprocs },         { sim_copy_procs, &sim_copy_nprocs },
-    { sim_stream_procs, &sim_stream_nprocs },   { sim_graph_procs, &sim_graph_nprocs },
+    { sim_stream_procs, &sim_stream_nprocs },   { sim_launch_procs, &sim_launch_nprocs },
+    { sim_graph_procs, &sim_graph_nprocs },     { sim_exec_procs, &sim_exec_nprocs },
     { sim_capture_procs, &sim_capture_nprocs }, { sim_kernels_procs, &sim_kernels_nprocs },
 };
 #define FOR_EACH_PROC(p)                                                    \

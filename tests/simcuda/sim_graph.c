@@ -1,15 +1,14 @@
-/* sim_graph.c: graphs in simcuda: graphs built node by node,
- * instantiation, launch, and the exec-update calls.
+/* sim_graph.c: graphs in simcuda as the graph API builds them: graphs,
+ * nodes of every kind simcuda runs (kernel, memcpy, memset, empty, host,
+ * event record, event wait), edges with their edge data (default and
+ * programmatic), and the queries and kernel node attributes.
  *
- * A node holds one sim_op_t, the same unit of work the stream queue runs;
- * its arguments are copied when the node is added. Nodes may only depend on
- * nodes that already exist, so the order of creation is a topological order
- * and an executable graph simply runs its nodes in that order, enqueued on
- * the launch stream as if launched there (same queue, same trace). An
- * executable graph owns copies of its nodes' operations, indexed like the
- * graph's nodes, so cuGraphExec*SetParams finds a node in O(1) and changes
- * only what later launches see.
- *
+ * A node holds one sim_op_t, the same unit of work the queue runs; its
+ * arguments are copied when the node is added. Each node keeps its incoming
+ * edges. Nodes added with dependencies always follow them, but
+ * cuGraphAddDependencies may add an edge between any two nodes (refusing
+ * duplicates and cycles), so creation order is not a topological order:
+ * instantiation (sim_exec.c, with the launch and exec updates) sorts them.
  * Stream capture, which builds graphs out of stream work, lives in
  * sim_capture.c. */
 #include <stdio.h>
@@ -17,13 +16,6 @@
 #include <string.h>
 
 #include "sim_internal.h"
-
-typedef struct sim_exec {
-    sim_obj_t obj;
-    unsigned long long graph_id;
-    size_t n;
-    sim_op_t *ops; /* by node index */
-} sim_exec_t;
 
 static unsigned long long next_graph_id = 1;
 
@@ -39,8 +31,55 @@ sim_graph_t *sim_graph_new(void)
     return g;
 }
 
+/* Whether edge data asks for a programmatic dependency. */
+int sim_edge_programmatic(const CUgraphEdgeData *e)
+{
+    return e && e->type == CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC;
+}
+
+/* Edge data as the driver accepts it: to_port 0, reserved bytes zero; a
+ * default edge from port 0, a programmatic one from the programmatic or
+ * launch-order port of a kernel node to a kernel node. */
+static CUresult check_edge(const sim_node_t *from, const sim_op_t *to, const CUgraphEdgeData *e)
+{
+    static const unsigned char zero[sizeof e->reserved];
+    if (!e)
+        return CUDA_SUCCESS;
+    if (e->to_port != 0 || memcmp(e->reserved, zero, sizeof zero))
+        return sim_err(CUDA_ERROR_INVALID_VALUE, "edge data: to_port %u or reserved bytes not zero", e->to_port);
+    if (e->type == CU_GRAPH_DEPENDENCY_TYPE_DEFAULT) {
+        if (e->from_port != CU_GRAPH_KERNEL_NODE_PORT_DEFAULT)
+            return sim_err(CUDA_ERROR_INVALID_VALUE, "default edge from port %u", e->from_port);
+        return CUDA_SUCCESS;
+    }
+    if (e->type != CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC)
+        return sim_err(CUDA_ERROR_INVALID_VALUE, "edge type %u", e->type);
+    if (e->from_port != CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC && e->from_port != CU_GRAPH_KERNEL_NODE_PORT_LAUNCH_ORDER)
+        return sim_err(CUDA_ERROR_INVALID_VALUE, "programmatic edge from port %u", e->from_port);
+    if (from->op.kind != SIM_OP_KERNEL || to->kind != SIM_OP_KERNEL)
+        return sim_err(CUDA_ERROR_INVALID_VALUE, "programmatic edges join two kernel nodes");
+    return CUDA_SUCCESS;
+}
+
+/* Appends the edge d -> n (checked by the caller). */
+static void edge_add(sim_node_t *n, sim_node_t *d, const CUgraphEdgeData *e)
+{
+    size_t cap = n->capdeps;
+    n->deps = sim_grow(n->deps, &cap, n->ndeps + 1, sizeof *n->deps);
+    cap = n->capdeps;
+    n->edata = sim_grow(n->edata, &cap, n->ndeps + 1, sizeof *n->edata);
+    n->capdeps = cap;
+    n->deps[n->ndeps] = d;
+    if (e)
+        n->edata[n->ndeps] = *e;
+    else
+        memset(&n->edata[n->ndeps], 0, sizeof n->edata[0]);
+    n->ndeps++;
+}
+
 /* Takes ownership of *op, also on failure. */
-CUresult sim_graph_add(sim_graph_t *g, sim_node_t *const *deps, size_t ndeps, sim_op_t *op, sim_node_t **out)
+CUresult sim_graph_add(sim_graph_t *g, sim_node_t *const *deps, const CUgraphEdgeData *edata, size_t ndeps,
+                       sim_op_t *op, sim_node_t **out)
 {
     CUresult r = CUDA_SUCCESS;
     sim_node_t *n = NULL;
@@ -53,33 +92,23 @@ CUresult sim_graph_add(sim_graph_t *g, sim_node_t *const *deps, size_t ndeps, si
         for (size_t j = 0; r == CUDA_SUCCESS && j < i; j++)
             if (deps[j] == deps[i])
                 r = sim_err(CUDA_ERROR_INVALID_VALUE, "duplicate dependency %p", (void *)deps[i]);
+        if (r == CUDA_SUCCESS)
+            r = check_edge(d, op, edata ? &edata[i] : NULL);
     }
-    if (r == CUDA_SUCCESS && g->n == g->cap) {
-        size_t nc = g->cap ? g->cap * 2 : 16;
-        sim_node_t **a = realloc(g->nodes, nc * sizeof *a);
-        if (!a)
-            r = CUDA_ERROR_OUT_OF_MEMORY;
-        else {
-            g->nodes = a;
-            g->cap = nc;
-        }
-    }
-    if (r == CUDA_SUCCESS && (!(n = calloc(1, sizeof *n)) || (ndeps && !(n->deps = malloc(ndeps * sizeof *deps))))) {
-        free(n);
+    if (r == CUDA_SUCCESS && !(n = calloc(1, sizeof *n)))
         r = CUDA_ERROR_OUT_OF_MEMORY;
-    }
     if (r != CUDA_SUCCESS) {
         sim_op_free(op);
         return r;
     }
+    g->nodes = sim_grow(g->nodes, &g->cap, g->n + 1, sizeof *g->nodes);
     sim_obj_add(&n->obj, SIM_K_NODE, NULL);
     n->graph = g;
     n->index = g->n;
     n->op = *op;
     op->kind = SIM_OP_EMPTY;
-    if (ndeps)
-        memcpy(n->deps, deps, ndeps * sizeof *deps);
-    n->ndeps = ndeps;
+    for (size_t i = 0; i < ndeps; i++)
+        edge_add(n, deps[i], edata ? &edata[i] : NULL);
     g->nodes[g->n++] = n;
     *out = n;
     return CUDA_SUCCESS;
@@ -90,7 +119,10 @@ void sim_graph_free(sim_graph_t *g)
     for (size_t i = 0; i < g->n; i++) {
         sim_op_free(&g->nodes[i]->op);
         free(g->nodes[i]->deps);
+        free(g->nodes[i]->edata);
         g->nodes[i]->deps = NULL;
+        g->nodes[i]->edata = NULL;
+        g->nodes[i]->ndeps = g->nodes[i]->capdeps = 0;
         sim_obj_kill(&g->nodes[i]->obj);
     }
     free(g->nodes);
@@ -99,22 +131,7 @@ void sim_graph_free(sim_graph_t *g)
     sim_obj_kill(&g->obj);
 }
 
-static void exec_free(sim_exec_t *e)
-{
-    for (size_t i = 0; i < e->n; i++)
-        sim_op_free(&e->ops[i]);
-    free(e->ops);
-    e->ops = NULL;
-    e->n = 0;
-}
-
-void sim_graph_released(sim_obj_t *o)
-{
-    if (o->kind == SIM_K_EXEC)
-        exec_free((sim_exec_t *)o);
-}
-
-static CUresult graph_arg(CUgraph h, sim_graph_t **g)
+CUresult sim_graph_arg(CUgraph h, sim_graph_t **g)
 {
     CUresult r = sim_need_init();
     if (r == CUDA_SUCCESS && !(*g = sim_obj_find(h, SIM_K_GRAPH)))
@@ -139,7 +156,7 @@ SIM_API(cuGraphCreate, (CUgraph *phGraph, unsigned int flags), (phGraph, flags))
 SIM_API(cuGraphDestroy, (CUgraph hGraph), (hGraph))
 {
     sim_graph_t *g = NULL;
-    CUresult r = graph_arg(hGraph, &g);
+    CUresult r = sim_graph_arg(hGraph, &g);
     if (r == CUDA_SUCCESS)
         sim_graph_free(g);
     return r;
@@ -151,10 +168,10 @@ static CUresult add_node(CUgraphNode *ph, CUgraph hg, const CUgraphNode *deps, s
     sim_graph_t *g = NULL;
     sim_node_t *n = NULL;
     if (r == CUDA_SUCCESS)
-        r = graph_arg(hg, &g);
+        r = sim_graph_arg(hg, &g);
     if (r == CUDA_SUCCESS && !ph)
         r = CUDA_ERROR_INVALID_VALUE;
-    if (r == CUDA_SUCCESS && (r = sim_graph_add(g, (sim_node_t *const *)deps, ndeps, op, &n)) == CUDA_SUCCESS)
+    if (r == CUDA_SUCCESS && (r = sim_graph_add(g, (sim_node_t *const *)deps, NULL, ndeps, op, &n)) == CUDA_SUCCESS)
         *ph = (CUgraphNode)n;
     sim_op_free(op);
     return r;
@@ -162,7 +179,7 @@ static CUresult add_node(CUgraphNode *ph, CUgraph hg, const CUgraphNode *deps, s
 
 /* A kernel node names its kernel by a CUfunction in `func`, or, with func
  * NULL, by a CUkernel in `kern` for context `ctx` (NULL: the current one). */
-static CUresult kernel_op(const CUDA_KERNEL_NODE_PARAMS_v2 *p, sim_op_t *op)
+CUresult sim_kernel_op(const CUDA_KERNEL_NODE_PARAMS_v2 *p, sim_op_t *op)
 {
     sim_kdef_t *k = NULL;
     sim_ctx_t *ctx = NULL;
@@ -193,7 +210,7 @@ static CUresult kernel_op(const CUDA_KERNEL_NODE_PARAMS_v2 *p, sim_op_t *op)
     return CUDA_SUCCESS;
 }
 
-static CUDA_KERNEL_NODE_PARAMS_v2 from_v1(const CUDA_KERNEL_NODE_PARAMS_v1 *p)
+CUDA_KERNEL_NODE_PARAMS_v2 sim_kernel_params_v1(const CUDA_KERNEL_NODE_PARAMS_v1 *p)
 {
     CUDA_KERNEL_NODE_PARAMS_v2 q;
     memset(&q, 0, sizeof q);
@@ -213,7 +230,7 @@ SIM_API(cuGraphAddKernelNode_v2, (CUgraphNode *ph, CUgraph g, const CUgraphNode 
         (ph, g, deps, n, p))
 {
     sim_op_t op;
-    CUresult r = kernel_op(p, &op);
+    CUresult r = sim_kernel_op(p, &op);
     return add_node(ph, g, deps, n, &op, r);
 }
 
@@ -222,21 +239,21 @@ SIM_API(cuGraphAddKernelNode, (CUgraphNode *ph, CUgraph g, const CUgraphNode *de
         (ph, g, deps, n, p))
 {
     sim_op_t op;
-    CUDA_KERNEL_NODE_PARAMS_v2 q = from_v1(p);
-    CUresult r = p ? kernel_op(&q, &op) : CUDA_ERROR_INVALID_VALUE;
+    CUDA_KERNEL_NODE_PARAMS_v2 q = sim_kernel_params_v1(p);
+    CUresult r = p ? sim_kernel_op(&q, &op) : CUDA_ERROR_INVALID_VALUE;
     if (!p)
         op.kind = SIM_OP_EMPTY;
     return add_node(ph, g, deps, n, &op, r);
 }
 
 /* Where one side of a copy lies, host sides as unified addresses. */
-static CUdeviceptr side_addr(const sim_copy_t *c, int dst)
+CUdeviceptr sim_side_addr(const sim_copy_t *c, int dst)
 {
     return dst ? (c->dst_dev ? c->dst_d : (CUdeviceptr)(uintptr_t)c->dst_h)
                : (c->src_dev ? c->src_d : (CUdeviceptr)(uintptr_t)c->src_h);
 }
 
-static CUresult copy_op(const CUDA_MEMCPY3D *p, CUcontext ctx, sim_op_t *op)
+CUresult sim_copy_op(const CUDA_MEMCPY3D *p, CUcontext ctx, sim_op_t *op)
 {
     sim_ctx_t *c = NULL;
     memset(op, 0, sizeof *op);
@@ -246,31 +263,9 @@ static CUresult copy_op(const CUDA_MEMCPY3D *p, CUcontext ctx, sim_op_t *op)
     if (r == CUDA_SUCCESS) {
         op->kind = SIM_OP_COPY;
         for (int i = 0; i < 2; i++)
-            op->u.c.ids[i] = sim_mem_id(side_addr(&op->u.c.c, i));
+            op->u.c.ids[i] = sim_mem_id(sim_side_addr(&op->u.c.c, i));
     }
     return r;
-}
-
-/* The real driver (580, H100; measured) keeps the allocations of a memcpy
- * node that has a host side when the node is made or set. If either operand
- * is freed and allocated again, at the same address as it usually is, a
- * launch of the graph dereferences the freed allocation and crashes (SIGSEGV
- * in cuGraphLaunch); setting the node's parameters again, even unchanged,
- * cures it. Device-to-device copy, memset and kernel nodes do not crash.
- * simcuda crashes too, with a message, so such a bug cannot pass here. */
-static void check_operands(const sim_op_t *op, size_t node)
-{
-    const sim_copy_t *c = &op->u.c.c;
-    if (op->kind != SIM_OP_COPY || (c->src_dev && c->dst_dev))
-        return;
-    static const char *const side[2] = {"source", "destination"};
-    for (int i = 0; i < 2; i++)
-        if (op->u.c.ids[i] != 0 && sim_mem_id(side_addr(c, i)) != op->u.c.ids[i]) {
-            fprintf(stderr, "simcuda: cuGraphLaunch: node %zu, a memcpy with a host side: its %s "
-                            "0x%llx was freed since the node was set; the real driver crashes here\n",
-                    node, side[i], (unsigned long long)side_addr(c, i));
-            abort();
-        }
 }
 
 SIM_API(cuGraphAddMemcpyNode, (CUgraphNode *ph, CUgraph g, const CUgraphNode *deps, size_t n,
@@ -278,11 +273,11 @@ SIM_API(cuGraphAddMemcpyNode, (CUgraphNode *ph, CUgraph g, const CUgraphNode *de
         (ph, g, deps, n, p, ctx))
 {
     sim_op_t op;
-    CUresult r = copy_op(p, ctx, &op);
+    CUresult r = sim_copy_op(p, ctx, &op);
     return add_node(ph, g, deps, n, &op, r);
 }
 
-static CUresult memset_op(const CUDA_MEMSET_NODE_PARAMS *p, CUcontext ctx, sim_op_t *op)
+CUresult sim_memset_op(const CUDA_MEMSET_NODE_PARAMS *p, CUcontext ctx, sim_op_t *op)
 {
     sim_ctx_t *c = NULL;
     memset(op, 0, sizeof *op);
@@ -311,7 +306,7 @@ SIM_API(cuGraphAddMemsetNode, (CUgraphNode *ph, CUgraph g, const CUgraphNode *de
         (ph, g, deps, n, p, ctx))
 {
     sim_op_t op;
-    CUresult r = memset_op(p, ctx, &op);
+    CUresult r = sim_memset_op(p, ctx, &op);
     return add_node(ph, g, deps, n, &op, r);
 }
 
@@ -334,7 +329,97 @@ SIM_API(cuGraphAddHostNode, (CUgraphNode *ph, CUgraph g, const CUgraphNode *deps
     return add_node(ph, g, deps, n, &op, r);
 }
 
-static CUresult node_arg(CUgraphNode h, sim_node_t **n)
+/* Event record and wait nodes name an event of the current context; the
+ * record or the wait happens each time the graph runs. */
+static CUresult event_op(CUevent h, enum sim_op_kind kind, sim_op_t *op)
+{
+    sim_event_t *e = NULL;
+    sim_ctx_t *ctx = NULL;
+    memset(op, 0, sizeof *op);
+    CUresult r = sim_ctx_current(&ctx);
+    if (r == CUDA_SUCCESS)
+        r = sim_event_arg(h, &e);
+    if (r == CUDA_SUCCESS && e->obj.ctx != ctx)
+        r = sim_err(CUDA_ERROR_INVALID_CONTEXT, "event %p belongs to another context", (void *)h);
+    if (r == CUDA_SUCCESS) {
+        op->kind = kind;
+        op->u.e.ev = e;
+    }
+    return r;
+}
+
+SIM_API(cuGraphAddEventRecordNode, (CUgraphNode *ph, CUgraph g, const CUgraphNode *deps, size_t n, CUevent event),
+        (ph, g, deps, n, event))
+{
+    sim_op_t op;
+    CUresult r = event_op(event, SIM_OP_EVENT, &op);
+    return add_node(ph, g, deps, n, &op, r);
+}
+
+SIM_API(cuGraphAddEventWaitNode, (CUgraphNode *ph, CUgraph g, const CUgraphNode *deps, size_t n, CUevent event),
+        (ph, g, deps, n, event))
+{
+    sim_op_t op;
+    CUresult r = event_op(event, SIM_OP_WAIT, &op);
+    return add_node(ph, g, deps, n, &op, r);
+}
+
+static CUresult node_of(CUgraphNode h, enum sim_op_kind kind, sim_node_t **n)
+{
+    CUresult r = sim_node_arg(h, n);
+    if (r == CUDA_SUCCESS && (*n)->op.kind != kind)
+        r = sim_err(CUDA_ERROR_INVALID_VALUE, "%p is not a node of that type", (void *)h);
+    return r;
+}
+
+static CUresult event_node_get(CUgraphNode h, enum sim_op_kind kind, CUevent *out)
+{
+    sim_node_t *n = NULL;
+    CUresult r = node_of(h, kind, &n);
+    return SIM_OUT(r, out, (CUevent)n->op.u.e.ev);
+}
+
+static CUresult event_node_set(CUgraphNode h, enum sim_op_kind kind, CUevent ev)
+{
+    sim_node_t *n = NULL;
+    sim_op_t op;
+    CUresult r = node_of(h, kind, &n);
+    if (r == CUDA_SUCCESS && (r = event_op(ev, kind, &op)) == CUDA_SUCCESS)
+        n->op = op;
+    return r;
+}
+SIM_API(cuGraphEventRecordNodeGetEvent, (CUgraphNode h, CUevent *e), (h, e)) { return event_node_get(h, SIM_OP_EVENT, e); }
+SIM_API(cuGraphEventWaitNodeGetEvent, (CUgraphNode h, CUevent *e), (h, e)) { return event_node_get(h, SIM_OP_WAIT, e); }
+SIM_API(cuGraphEventRecordNodeSetEvent, (CUgraphNode h, CUevent e), (h, e)) { return event_node_set(h, SIM_OP_EVENT, e); }
+SIM_API(cuGraphEventWaitNodeSetEvent, (CUgraphNode h, CUevent e), (h, e)) { return event_node_set(h, SIM_OP_WAIT, e); }
+
+SIM_API(cuGraphHostNodeGetParams, (CUgraphNode h, CUDA_HOST_NODE_PARAMS *p), (h, p))
+{
+    sim_node_t *n = NULL;
+    CUresult r = node_of(h, SIM_OP_HOST, &n);
+    if (r == CUDA_SUCCESS && !p)
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS) {
+        p->fn = n->op.u.h.fn;
+        p->userData = n->op.u.h.user;
+    }
+    return r;
+}
+
+SIM_API(cuGraphHostNodeSetParams, (CUgraphNode h, const CUDA_HOST_NODE_PARAMS *p), (h, p))
+{
+    sim_node_t *n = NULL;
+    CUresult r = node_of(h, SIM_OP_HOST, &n);
+    if (r == CUDA_SUCCESS && (!p || !p->fn))
+        r = sim_err(CUDA_ERROR_INVALID_VALUE, "null host function");
+    if (r == CUDA_SUCCESS) {
+        n->op.u.h.fn = p->fn;
+        n->op.u.h.user = p->userData;
+    }
+    return r;
+}
+
+CUresult sim_node_arg(CUgraphNode h, sim_node_t **n)
 {
     CUresult r = sim_need_init();
     if (r == CUDA_SUCCESS && !(*n = sim_obj_find(h, SIM_K_NODE)))
@@ -348,17 +433,17 @@ SIM_API(cuGraphNodeGetType, (CUgraphNode hNode, CUgraphNodeType *type), (hNode, 
         [SIM_OP_EMPTY] = CU_GRAPH_NODE_TYPE_EMPTY,   [SIM_OP_KERNEL] = CU_GRAPH_NODE_TYPE_KERNEL,
         [SIM_OP_COPY] = CU_GRAPH_NODE_TYPE_MEMCPY,   [SIM_OP_MEMSET] = CU_GRAPH_NODE_TYPE_MEMSET,
         [SIM_OP_HOST] = CU_GRAPH_NODE_TYPE_HOST,     [SIM_OP_EVENT] = CU_GRAPH_NODE_TYPE_EVENT_RECORD,
-        [SIM_OP_FREE] = CU_GRAPH_NODE_TYPE_MEM_FREE,
+        [SIM_OP_FREE] = CU_GRAPH_NODE_TYPE_MEM_FREE, [SIM_OP_WAIT] = CU_GRAPH_NODE_TYPE_WAIT_EVENT,
     };
     sim_node_t *n = NULL;
-    CUresult r = node_arg(hNode, &n);
+    CUresult r = sim_node_arg(hNode, &n);
     return SIM_OUT(r, type, types[n->op.kind]);
 }
 
 SIM_API(cuGraphGetNodes, (CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes), (hGraph, nodes, numNodes))
 {
     sim_graph_t *g = NULL;
-    CUresult r = graph_arg(hGraph, &g);
+    CUresult r = sim_graph_arg(hGraph, &g);
     if (r != CUDA_SUCCESS)
         return r;
     if (!numNodes)
@@ -373,26 +458,28 @@ SIM_API(cuGraphGetNodes, (CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes),
     return CUDA_SUCCESS;
 }
 
-static CUresult kernel_node(CUgraphNode h, sim_node_t **n)
-{
-    CUresult r = node_arg(h, n);
-    if (r == CUDA_SUCCESS && (*n)->op.kind != SIM_OP_KERNEL)
-        r = sim_err(CUDA_ERROR_INVALID_VALUE, "%p is not a kernel node", (void *)h);
-    return r;
-}
-
+/* Kernel node attributes: those cuda.h names for kernel nodes, validated
+ * as launch attributes are (sim_launch.c); a failed set changes nothing. */
 SIM_API(cuGraphKernelNodeSetAttribute, (CUgraphNode hNode, CUkernelNodeAttrID attr,
                                         const CUkernelNodeAttrValue *value),
         (hNode, attr, value))
 {
     sim_node_t *n = NULL;
-    CUresult r = kernel_node(hNode, &n);
+    CUresult r = node_of(hNode, SIM_OP_KERNEL, &n);
     if (r != CUDA_SUCCESS)
         return r;
     if (!value)
         return CUDA_ERROR_INVALID_VALUE;
-    CUlaunchAttribute a = { .id = attr, .value = *value };
-    return sim_apply_attrs(&n->op.u.k.launch, &a, 1);
+    CUlaunchAttribute a;
+    memset(&a, 0, sizeof a);
+    a.id = attr;
+    a.value = *value;
+    sim_op_t tmp = n->op;
+    if ((r = sim_apply_attrs(&tmp, &a, 1, 1, 0)) == CUDA_SUCCESS) {
+        n->op.u.k.launch = tmp.u.k.launch;
+        n->op.u.k.attr = tmp.u.k.attr;
+    }
+    return r;
 }
 
 SIM_API(cuGraphKernelNodeGetAttribute, (CUgraphNode hNode, CUkernelNodeAttrID attr,
@@ -400,276 +487,242 @@ SIM_API(cuGraphKernelNodeGetAttribute, (CUgraphNode hNode, CUkernelNodeAttrID at
         (hNode, attr, value_out))
 {
     sim_node_t *n = NULL;
-    CUresult r = kernel_node(hNode, &n);
+    CUresult r = node_of(hNode, SIM_OP_KERNEL, &n);
     if (r != CUDA_SUCCESS)
         return r;
     if (!value_out)
         return CUDA_ERROR_INVALID_VALUE;
-    const simcuda_launch_t *L = &n->op.u.k.launch;
-    memset(value_out, 0, sizeof *value_out);
-    if (attr == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION) {
-        value_out->clusterDim.x = L->clusterDim.x ? L->clusterDim.x : 1;
-        value_out->clusterDim.y = L->clusterDim.y ? L->clusterDim.y : 1;
-        value_out->clusterDim.z = L->clusterDim.z ? L->clusterDim.z : 1;
-    } else if (attr == CU_LAUNCH_ATTRIBUTE_PRIORITY)
-        value_out->priority = L->priority;
-    else if (attr == CU_LAUNCH_ATTRIBUTE_COOPERATIVE)
-        value_out->cooperative = L->cooperative;
+    return sim_get_attr(&n->op, attr, value_out);
+}
+
+/* ------------------------------------------------------------------ edges */
+
+/* Whether `to` is an ancestor of `from` (so from -> to would close a cycle). */
+static int reaches(sim_node_t *from, sim_node_t *to)
+{
+    sim_graph_t *g = from->graph;
+    size_t top = 0, cap = 0;
+    sim_node_t **stack = NULL;
+    char *seen = calloc(g->n, 1);
+    int found = 0;
+    if (!seen)
+        return 1; /* refuse rather than risk a cycle */
+    stack = sim_grow(stack, &cap, 1, sizeof *stack);
+    stack[top++] = from;
+    while (top && !found) {
+        sim_node_t *x = stack[--top];
+        if (x == to)
+            found = 1;
+        else if (!seen[x->index]++)
+            for (size_t i = 0; i < x->ndeps; i++) {
+                stack = sim_grow(stack, &cap, top + 1, sizeof *stack);
+                stack[top++] = x->deps[i];
+            }
+    }
+    free(stack);
+    free(seen);
+    return found;
+}
+
+static CUresult edge_nodes(sim_graph_t *g, CUgraphNode hf, CUgraphNode ht, sim_node_t **f, sim_node_t **t)
+{
+    *f = sim_obj_find(hf, SIM_K_NODE);
+    *t = sim_obj_find(ht, SIM_K_NODE);
+    if (!*f || !*t || (*f)->graph != g || (*t)->graph != g)
+        return sim_err(CUDA_ERROR_INVALID_VALUE, "edge %p -> %p: not two nodes of this graph", (void *)hf, (void *)ht);
     return CUDA_SUCCESS;
 }
 
-/* ---------------------------------------------------------- executables */
-
-static CUresult instantiate(CUgraphExec *ph, CUgraph hGraph, unsigned long long flags)
+/* All or nothing: the edges added before a failing one are taken back. */
+static CUresult add_edges(CUgraph hg, const CUgraphNode *from, const CUgraphNode *to, const CUgraphEdgeData *ed,
+                          size_t n)
 {
     sim_graph_t *g = NULL;
-    sim_ctx_t *ctx = NULL;
-    CUresult r = graph_arg(hGraph, &g);
-    if (r == CUDA_SUCCESS)
-        r = sim_ctx_current(&ctx);
-    if (r != CUDA_SUCCESS)
-        return r;
-    if (!ph || (flags & ~(unsigned long long)(CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH |
-                                               CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY)))
-        return sim_err(CUDA_ERROR_INVALID_VALUE, "null handle or unsupported flags 0x%llx", flags);
-    sim_exec_t *e = calloc(1, sizeof *e);
-    if (!e || (g->n && !(e->ops = calloc(g->n, sizeof *e->ops)))) {
-        free(e);
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    }
-    for (size_t i = 0; i < g->n; i++, e->n++)
-        if (sim_op_clone(&e->ops[i], &g->nodes[i]->op)) {
-            exec_free(e);
-            free(e);
-            return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult r = sim_graph_arg(hg, &g);
+    size_t added = 0;
+    if (r == CUDA_SUCCESS && n && (!from || !to))
+        r = sim_err(CUDA_ERROR_INVALID_VALUE, "null edge arrays");
+    for (size_t i = 0; r == CUDA_SUCCESS && i < n; i++) {
+        sim_node_t *f, *t;
+        if ((r = edge_nodes(g, from[i], to[i], &f, &t)) != CUDA_SUCCESS)
+            break;
+        if (f == t)
+            r = sim_err(CUDA_ERROR_INVALID_VALUE, "edge from a node to itself");
+        for (size_t j = 0; r == CUDA_SUCCESS && j < t->ndeps; j++)
+            if (t->deps[j] == f)
+                r = sim_err(CUDA_ERROR_INVALID_VALUE, "edge %p -> %p already exists", (void *)f, (void *)t);
+        if (r == CUDA_SUCCESS)
+            r = check_edge(f, &t->op, ed ? &ed[i] : NULL);
+        if (r == CUDA_SUCCESS && reaches(f, t))
+            r = sim_err(CUDA_ERROR_INVALID_VALUE, "edge %p -> %p would close a cycle", (void *)f, (void *)t);
+        if (r == CUDA_SUCCESS) {
+            edge_add(t, f, ed ? &ed[i] : NULL);
+            added++;
         }
-    sim_obj_add(&e->obj, SIM_K_EXEC, ctx);
-    e->graph_id = g->id;
-    *ph = (CUgraphExec)e;
-    return CUDA_SUCCESS;
-}
-
-SIM_API(cuGraphInstantiateWithFlags, (CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags),
-        (phGraphExec, hGraph, flags))
-{
-    return instantiate(phGraphExec, hGraph, flags);
-}
-/* The legacy instantiate entry points report no error node and no log. */
-static CUresult instantiate_legacy(CUgraphExec *ph, CUgraph g, CUgraphNode *err, char *log, size_t n)
-{
-    if (err)
-        *err = NULL;
-    if (log && n)
-        log[0] = '\0';
-    return instantiate(ph, g, 0);
-}
-SIM_API(cuGraphInstantiate, (CUgraphExec *ph, CUgraph g, CUgraphNode *err, char *log, size_t n),
-        (ph, g, err, log, n))
-{
-    return instantiate_legacy(ph, g, err, log, n);
-}
-SIM_API(cuGraphInstantiate_v2, (CUgraphExec *ph, CUgraph g, CUgraphNode *err, char *log, size_t n),
-        (ph, g, err, log, n))
-{
-    return instantiate_legacy(ph, g, err, log, n);
-}
-
-static CUresult exec_arg(CUgraphExec h, sim_exec_t **e)
-{
-    CUresult r = sim_need_init();
-    if (r == CUDA_SUCCESS && !(*e = sim_obj_find(h, SIM_K_EXEC)))
-        r = sim_err(CUDA_ERROR_INVALID_VALUE, "%p is not a live executable graph", (void *)h);
-    return r;
-}
-
-SIM_API(cuGraphExecDestroy, (CUgraphExec hGraphExec), (hGraphExec))
-{
-    sim_exec_t *e = NULL;
-    CUresult r = exec_arg(hGraphExec, &e);
-    if (r == CUDA_SUCCESS) {
-        exec_free(e);
-        sim_obj_kill(&e->obj);
     }
-    return r;
-}
-
-static CUresult exec_stream(CUgraphExec h, CUstream hs, int ptsz, sim_exec_t **e, sim_stream_t **s)
-{
-    CUresult r = exec_arg(h, e);
-    if (r == CUDA_SUCCESS)
-        r = sim_stream_get(hs, ptsz, s);
-    if (r == CUDA_SUCCESS && (*s)->obj.ctx != (*e)->obj.ctx)
-        r = sim_err(CUDA_ERROR_INVALID_CONTEXT, "graph instantiated in another context");
-    if (r == CUDA_SUCCESS && (*s)->obj.ctx->sticky)
-        r = (*s)->obj.ctx->sticky;
-    return r;
-}
-
-static CUresult upload(CUgraphExec h, CUstream hs, int ptsz)
-{
-    sim_exec_t *e = NULL;
-    sim_stream_t *s = NULL;
-    CUresult r = exec_stream(h, hs, ptsz, &e, &s);
-    return r == CUDA_SUCCESS ? sim_capture_guard(s) : r;
-}
-SIM_TWINS(cuGraphUpload, _ptsz, (CUgraphExec hGraphExec, CUstream hStream), (hGraphExec, hStream),
-          upload(hGraphExec, hStream, pt_))
-
-/* Each node runs as if launched on the stream, in creation order. */
-static CUresult graph_launch(CUgraphExec h, CUstream hs, int ptsz)
-{
-    sim_exec_t *e = NULL;
-    sim_stream_t *s = NULL;
-    CUresult r = exec_stream(h, hs, ptsz, &e, &s);
-    if (r == CUDA_SUCCESS && sim_capture_invalid(s))
-        r = sim_err(CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, "capture invalidated");
-    for (size_t i = 0; r == CUDA_SUCCESS && i < e->n; i++) {
-        sim_op_t op;
-        if (e->ops[i].kind == SIM_OP_EMPTY)
-            continue;
-        check_operands(&e->ops[i], i);
-        if (sim_op_clone(&op, &e->ops[i]))
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        r = sim_submit(s, &op, 1);
-    }
-    return r;
-}
-SIM_TWINS(cuGraphLaunch, _ptsz, (CUgraphExec hGraphExec, CUstream hStream), (hGraphExec, hStream),
-          graph_launch(hGraphExec, hStream, pt_))
-
-/* The exec's copy of the operation of node `h`, which must be of `kind`. */
-static CUresult exec_node(CUgraphExec he, CUgraphNode h, enum sim_op_kind kind, sim_op_t **op)
-{
-    sim_exec_t *e = NULL;
-    sim_node_t *n = NULL;
-    CUresult r = exec_arg(he, &e);
-    if (r == CUDA_SUCCESS)
-        r = node_arg(h, &n);
     if (r != CUDA_SUCCESS)
-        return r;
-    if (n->graph->id != e->graph_id || n->index >= e->n)
-        return sim_err(CUDA_ERROR_INVALID_VALUE, "node %p is not part of this executable graph", (void *)h);
-    if (e->ops[n->index].kind != kind)
-        return sim_err(CUDA_ERROR_INVALID_VALUE, "node %p is of another type", (void *)h);
-    *op = &e->ops[n->index];
-    return CUDA_SUCCESS;
-}
-
-/* The function must stay the same; grid, block, shared memory and
- * arguments may change. Arguments are copied now. */
-static CUresult exec_kernel_set(CUgraphExec he, CUgraphNode h, const CUDA_KERNEL_NODE_PARAMS_v2 *p)
-{
-    sim_op_t *old, op;
-    CUresult r = exec_node(he, h, SIM_OP_KERNEL, &old);
-    if (r == CUDA_SUCCESS)
-        r = kernel_op(p, &op);
-    if (r != CUDA_SUCCESS)
-        return r;
-    simcuda_launch_t *L = &op.u.k.launch;
-    const simcuda_dim3 cl = old->u.k.launch.clusterDim;
-    if (op.u.k.kdef != old->u.k.kdef)
-        r = sim_err(CUDA_ERROR_INVALID_VALUE, "the kernel of a node cannot change (%s to %s)",
-                    old->u.k.kdef->name, op.u.k.kdef->name);
-    else if (cl.x && (L->gridDim.x % cl.x || L->gridDim.y % cl.y || L->gridDim.z % cl.z))
-        r = sim_err(CUDA_ERROR_INVALID_CLUSTER_SIZE, "grid %ux%ux%u is not a multiple of the node's cluster",
-                    L->gridDim.x, L->gridDim.y, L->gridDim.z);
-    if (r != CUDA_SUCCESS) {
-        sim_op_free(&op);
-        return r;
-    }
-    L->clusterDim = cl;
-    L->priority = old->u.k.launch.priority;
-    L->cooperative = old->u.k.launch.cooperative;
-    sim_op_free(old);
-    *old = op;
-    return CUDA_SUCCESS;
-}
-
-SIM_API(cuGraphExecKernelNodeSetParams_v2, (CUgraphExec hGraphExec, CUgraphNode hNode,
-                                            const CUDA_KERNEL_NODE_PARAMS_v2 *nodeParams),
-        (hGraphExec, hNode, nodeParams))
-{
-    return exec_kernel_set(hGraphExec, hNode, nodeParams);
-}
-
-SIM_API(cuGraphExecKernelNodeSetParams, (CUgraphExec hGraphExec, CUgraphNode hNode,
-                                         const CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams),
-        (hGraphExec, hNode, nodeParams))
-{
-    CUDA_KERNEL_NODE_PARAMS_v2 q = from_v1(nodeParams);
-    return nodeParams ? exec_kernel_set(hGraphExec, hNode, &q) : CUDA_ERROR_INVALID_VALUE;
-}
-
-SIM_API(cuGraphExecMemcpyNodeSetParams, (CUgraphExec hGraphExec, CUgraphNode hNode,
-                                         const CUDA_MEMCPY3D *copyParams, CUcontext ctx),
-        (hGraphExec, hNode, copyParams, ctx))
-{
-    sim_op_t *old, op;
-    CUresult r = exec_node(hGraphExec, hNode, SIM_OP_COPY, &old);
-    if (r == CUDA_SUCCESS)
-        r = copy_op(copyParams, ctx, &op);
-    if (r != CUDA_SUCCESS)
-        return r;
-    if (op.u.c.c.src_dev != old->u.c.c.src_dev || op.u.c.c.dst_dev != old->u.c.c.dst_dev)
-        return sim_err(CUDA_ERROR_INVALID_VALUE, "the direction of a memcpy node cannot change");
-    sim_op_free(old);
-    *old = op;
-    return CUDA_SUCCESS;
-}
-
-SIM_API(cuGraphExecMemsetNodeSetParams, (CUgraphExec hGraphExec, CUgraphNode hNode,
-                                         const CUDA_MEMSET_NODE_PARAMS *memsetParams, CUcontext ctx),
-        (hGraphExec, hNode, memsetParams, ctx))
-{
-    sim_op_t *old, op;
-    CUresult r = exec_node(hGraphExec, hNode, SIM_OP_MEMSET, &old);
-    if (r == CUDA_SUCCESS)
-        r = memset_op(memsetParams, ctx, &op);
-    if (r == CUDA_SUCCESS)
-        *old = op;
+        while (added-- > 0)
+            ((sim_node_t *)to[added])->ndeps--;
     return r;
 }
-
-/* Accepts a graph of the same shape (node types, kernels, dependencies by
- * position) and takes over its parameters. */
-SIM_API(cuGraphExecUpdate_v2, (CUgraphExec hGraphExec, CUgraph hGraph, CUgraphExecUpdateResultInfo *info),
-        (hGraphExec, hGraph, info))
+SIM_API(cuGraphAddDependencies, (CUgraph g, const CUgraphNode *from, const CUgraphNode *to, size_t n), (g, from, to, n))
 {
-    sim_exec_t *e = NULL;
+    return add_edges(g, from, to, NULL, n);
+}
+SIM_API(cuGraphAddDependencies_v2, (CUgraph g, const CUgraphNode *from, const CUgraphNode *to,
+                                    const CUgraphEdgeData *edgeData, size_t n),
+        (g, from, to, edgeData, n))
+{
+    return add_edges(g, from, to, edgeData, n);
+}
+
+static int edge_default(const CUgraphEdgeData *e)
+{
+    static const CUgraphEdgeData zero;
+    return !memcmp(e, &zero, sizeof zero);
+}
+
+/* Removes edges that exist with exactly the data given (all or nothing:
+ * every one is checked first). */
+static CUresult remove_edges(CUgraph hg, const CUgraphNode *from, const CUgraphNode *to, const CUgraphEdgeData *ed,
+                             size_t n)
+{
+    static const CUgraphEdgeData zero;
     sim_graph_t *g = NULL;
-    CUresult r = exec_arg(hGraphExec, &e);
-    if (r == CUDA_SUCCESS)
-        r = graph_arg(hGraph, &g);
+    CUresult r = sim_graph_arg(hg, &g);
+    if (r == CUDA_SUCCESS && n && (!from || !to))
+        r = sim_err(CUDA_ERROR_INVALID_VALUE, "null edge arrays");
+    for (int pass = 0; pass < 2 && r == CUDA_SUCCESS; pass++)
+        for (size_t i = 0; i < n && r == CUDA_SUCCESS; i++) {
+            sim_node_t *f, *t;
+            if ((r = edge_nodes(g, from[i], to[i], &f, &t)) != CUDA_SUCCESS)
+                break;
+            const CUgraphEdgeData *want = ed ? &ed[i] : &zero;
+            size_t j = 0;
+            while (j < t->ndeps && (t->deps[j] != f || memcmp(&t->edata[j], want, sizeof *want)))
+                j++;
+            if (j == t->ndeps)
+                r = sim_err(CUDA_ERROR_INVALID_VALUE, "no edge %p -> %p with that data", (void *)f, (void *)t);
+            else if (pass == 1) {
+                memmove(&t->deps[j], &t->deps[j + 1], (t->ndeps - j - 1) * sizeof *t->deps);
+                memmove(&t->edata[j], &t->edata[j + 1], (t->ndeps - j - 1) * sizeof *t->edata);
+                t->ndeps--;
+            }
+        }
+    return r;
+}
+SIM_API(cuGraphRemoveDependencies, (CUgraph g, const CUgraphNode *from, const CUgraphNode *to, size_t n),
+        (g, from, to, n))
+{
+    return remove_edges(g, from, to, NULL, n);
+}
+SIM_API(cuGraphRemoveDependencies_v2, (CUgraph g, const CUgraphNode *from, const CUgraphNode *to,
+                                       const CUgraphEdgeData *edgeData, size_t n),
+        (g, from, to, edgeData, n))
+{
+    return remove_edges(g, from, to, edgeData, n);
+}
+
+/* The edges of a graph, by destination node in creation order, then in the
+ * order they were added. Without room for edge data, non-default data
+ * makes the query lossy. */
+static CUresult get_edges(CUgraph hg, CUgraphNode *from, CUgraphNode *to, CUgraphEdgeData *ed, size_t *num)
+{
+    sim_graph_t *g = NULL;
+    CUresult r = sim_graph_arg(hg, &g);
     if (r != CUDA_SUCCESS)
         return r;
-    if (!info)
-        return CUDA_ERROR_INVALID_VALUE;
-    memset(info, 0, sizeof *info);
-    CUgraphExecUpdateResult res = g->n != e->n ? CU_GRAPH_EXEC_UPDATE_ERROR_TOPOLOGY_CHANGED
-                                               : CU_GRAPH_EXEC_UPDATE_SUCCESS;
-    for (size_t i = 0; res == CU_GRAPH_EXEC_UPDATE_SUCCESS && i < g->n; i++) {
-        const sim_op_t *a = &g->nodes[i]->op, *b = &e->ops[i];
-        if (a->kind != b->kind)
-            res = CU_GRAPH_EXEC_UPDATE_ERROR_NODE_TYPE_CHANGED;
-        else if (a->kind == SIM_OP_KERNEL && a->u.k.kdef != b->u.k.kdef)
-            res = CU_GRAPH_EXEC_UPDATE_ERROR_FUNCTION_CHANGED;
-        for (size_t d = 0; res == CU_GRAPH_EXEC_UPDATE_SUCCESS && d < g->nodes[i]->ndeps; d++)
-            if (g->nodes[i]->deps[d]->index >= i)
-                res = CU_GRAPH_EXEC_UPDATE_ERROR_TOPOLOGY_CHANGED;
-        if (res != CU_GRAPH_EXEC_UPDATE_SUCCESS)
-            info->errorNode = (CUgraphNode)g->nodes[i];
+    if (!num || (!from) != (!to) || (ed && !from))
+        return sim_err(CUDA_ERROR_INVALID_VALUE, "from, to and numEdges must be given together");
+    size_t k = 0, room = *num;
+    int lossy = 0;
+    for (size_t i = 0; i < g->n; i++)
+        for (size_t j = 0; j < g->nodes[i]->ndeps; j++, k++) {
+            if (!from || k >= room)
+                continue;
+            from[k] = (CUgraphNode)g->nodes[i]->deps[j];
+            to[k] = (CUgraphNode)g->nodes[i];
+            if (ed)
+                ed[k] = g->nodes[i]->edata[j];
+            else if (!edge_default(&g->nodes[i]->edata[j]))
+                lossy = 1;
+        }
+    if (from) {
+        for (size_t i = k; i < room; i++) {
+            from[i] = to[i] = NULL;
+            if (ed)
+                memset(&ed[i], 0, sizeof ed[i]);
+        }
+        *num = k < room ? k : room;
+    } else
+        *num = k;
+    return lossy ? sim_err(CUDA_ERROR_LOSSY_QUERY, "edges with data, no room for it") : CUDA_SUCCESS;
+}
+SIM_API(cuGraphGetEdges, (CUgraph g, CUgraphNode *from, CUgraphNode *to, size_t *n), (g, from, to, n))
+{
+    return get_edges(g, from, to, NULL, n);
+}
+SIM_API(cuGraphGetEdges_v2, (CUgraph g, CUgraphNode *from, CUgraphNode *to, CUgraphEdgeData *ed, size_t *n),
+        (g, from, to, ed, n))
+{
+    return get_edges(g, from, to, ed, n);
+}
+
+/* A node's dependencies (out 0) or dependent nodes (out 1). */
+static CUresult node_edges(CUgraphNode h, int out, CUgraphNode *nodes, CUgraphEdgeData *ed, size_t *num)
+{
+    sim_node_t *n = NULL;
+    CUresult r = sim_node_arg(h, &n);
+    if (r != CUDA_SUCCESS)
+        return r;
+    if (!num || (ed && !nodes))
+        return sim_err(CUDA_ERROR_INVALID_VALUE, "null count, or edge data without nodes");
+    size_t k = 0, room = *num;
+    int lossy = 0;
+    sim_graph_t *g = n->graph;
+    for (size_t i = 0; i < (out ? g->n : 1); i++) {
+        sim_node_t *x = out ? g->nodes[i] : n;
+        for (size_t j = 0; j < x->ndeps; j++) {
+            if (out && x->deps[j] != n)
+                continue;
+            if (nodes && k < room) {
+                nodes[k] = (CUgraphNode)(out ? x : x->deps[j]);
+                if (ed)
+                    ed[k] = x->edata[j];
+                else if (!edge_default(&x->edata[j]))
+                    lossy = 1;
+            }
+            k++;
+        }
     }
-    info->result = res;
-    if (res != CU_GRAPH_EXEC_UPDATE_SUCCESS)
-        return sim_err(CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE, "update result %d", (int)res);
-    for (size_t i = 0; i < g->n; i++) {
-        sim_op_t op;
-        if (sim_op_clone(&op, &g->nodes[i]->op))
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        sim_op_free(&e->ops[i]);
-        e->ops[i] = op;
-    }
-    return CUDA_SUCCESS;
+    if (nodes) {
+        for (size_t i = k; i < room; i++) {
+            nodes[i] = NULL;
+            if (ed)
+                memset(&ed[i], 0, sizeof ed[i]);
+        }
+        *num = k < room ? k : room;
+    } else
+        *num = k;
+    return lossy ? sim_err(CUDA_ERROR_LOSSY_QUERY, "edges with data, no room for it") : CUDA_SUCCESS;
+}
+SIM_API(cuGraphNodeGetDependencies, (CUgraphNode h, CUgraphNode *d, size_t *n), (h, d, n))
+{
+    return node_edges(h, 0, d, NULL, n);
+}
+SIM_API(cuGraphNodeGetDependencies_v2, (CUgraphNode h, CUgraphNode *d, CUgraphEdgeData *ed, size_t *n),
+        (h, d, ed, n))
+{
+    return node_edges(h, 0, d, ed, n);
+}
+SIM_API(cuGraphNodeGetDependentNodes, (CUgraphNode h, CUgraphNode *d, size_t *n), (h, d, n))
+{
+    return node_edges(h, 1, d, NULL, n);
+}
+SIM_API(cuGraphNodeGetDependentNodes_v2, (CUgraphNode h, CUgraphNode *d, CUgraphEdgeData *ed, size_t *n),
+        (h, d, ed, n))
+{
+    return node_edges(h, 1, d, ed, n);
 }
 
 const sim_proc_t sim_graph_procs[] = {
@@ -681,22 +734,27 @@ const sim_proc_t sim_graph_procs[] = {
     SIM_PROC(cuGraphAddMemsetNode, 10000),
     SIM_PROC(cuGraphAddEmptyNode, 10000),
     SIM_PROC(cuGraphAddHostNode, 10000),
+    SIM_PROC(cuGraphAddEventRecordNode, 11010),
+    SIM_PROC(cuGraphAddEventWaitNode, 11010),
+    SIM_PROC(cuGraphEventRecordNodeGetEvent, 11010),
+    SIM_PROC(cuGraphEventRecordNodeSetEvent, 11010),
+    SIM_PROC(cuGraphEventWaitNodeGetEvent, 11010),
+    SIM_PROC(cuGraphEventWaitNodeSetEvent, 11010),
+    SIM_PROC(cuGraphHostNodeGetParams, 10000),
+    SIM_PROC(cuGraphHostNodeSetParams, 10000),
     SIM_PROC(cuGraphNodeGetType, 10000),
     SIM_PROC(cuGraphGetNodes, 10000),
     SIM_PROC(cuGraphKernelNodeSetAttribute, 11000),
     SIM_PROC(cuGraphKernelNodeGetAttribute, 11000),
-    SIM_PROC(cuGraphInstantiate, 10000),
-    SIM_PROC(cuGraphInstantiate_v2, 11000),
-    SIM_PROC(cuGraphInstantiateWithFlags, 11040),
-    SIM_PROC(cuGraphExecDestroy, 10000),
-    SIM_PROC(cuGraphUpload, 11010),
-    SIM_PROC(cuGraphUpload_ptsz, 11010),
-    SIM_PROC(cuGraphLaunch, 10000),
-    SIM_PROC(cuGraphLaunch_ptsz, 10000),
-    SIM_PROC(cuGraphExecKernelNodeSetParams, 10010),
-    SIM_PROC(cuGraphExecKernelNodeSetParams_v2, 12000),
-    SIM_PROC(cuGraphExecMemcpyNodeSetParams, 10020),
-    SIM_PROC(cuGraphExecMemsetNodeSetParams, 10020),
-    SIM_PROC(cuGraphExecUpdate_v2, 12000),
+    SIM_PROC(cuGraphAddDependencies, 10000),
+    SIM_PROC(cuGraphAddDependencies_v2, 12030),
+    SIM_PROC(cuGraphRemoveDependencies, 10000),
+    SIM_PROC(cuGraphRemoveDependencies_v2, 12030),
+    SIM_PROC(cuGraphGetEdges, 10000),
+    SIM_PROC(cuGraphGetEdges_v2, 12030),
+    SIM_PROC(cuGraphNodeGetDependencies, 10000),
+    SIM_PROC(cuGraphNodeGetDependencies_v2, 12030),
+    SIM_PROC(cuGraphNodeGetDependentNodes, 10000),
+    SIM_PROC(cuGraphNodeGetDependentNodes_v2, 12030),
 };
 const size_t sim_graph_nprocs = sizeof sim_graph_procs / sizeof sim_graph_procs[0];

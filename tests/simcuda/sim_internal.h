@@ -91,9 +91,11 @@ typedef struct sim_proc {
 
 /* Each file's rows. */
 extern const sim_proc_t sim_core_procs[], sim_entry_procs[], sim_mem_procs[], sim_copy_procs[],
-    sim_stream_procs[], sim_graph_procs[], sim_capture_procs[], sim_kernels_procs[];
+    sim_stream_procs[], sim_launch_procs[], sim_graph_procs[], sim_exec_procs[], sim_capture_procs[],
+    sim_kernels_procs[];
 extern const size_t sim_core_nprocs, sim_entry_nprocs, sim_mem_nprocs, sim_copy_nprocs,
-    sim_stream_nprocs, sim_graph_nprocs, sim_capture_nprocs, sim_kernels_nprocs;
+    sim_stream_nprocs, sim_launch_nprocs, sim_graph_nprocs, sim_exec_nprocs, sim_capture_nprocs,
+    sim_kernels_nprocs;
 
 /* Names the entry points and reads SIMCUDA_GPA_HIDDEN and SIMCUDA_FAIL; run
  * once by the library constructor. */
@@ -124,6 +126,24 @@ void sim_obj_kill(sim_obj_t *o);
 sim_obj_t *sim_obj_get(const void *handle);             /* live, any kind */
 void *sim_obj_find(const void *handle, enum sim_kind kind); /* live, that kind */
 
+struct sim_cmd;
+
+/* A reference to a queued command: it is pending while c->seq == seq (a
+ * command's seq is cleared when it completes and its memory is reused). */
+typedef struct sim_ref {
+    struct sim_cmd *c;
+    unsigned long long seq;
+} sim_ref_t;
+
+/* A set of commands that later work must follow, with the latest virtual
+ * completion time among everything ever folded into it (completed commands
+ * drop out of refs but not out of t). */
+typedef struct sim_after {
+    sim_ref_t *refs;
+    size_t n, cap;
+    unsigned long long t;
+} sim_after_t;
+
 typedef struct sim_ctx {
     sim_obj_t obj;
     int primary;
@@ -133,6 +153,9 @@ typedef struct sim_ctx {
     unsigned long long id;
     CUresult sticky;             /* CUDA_ERROR_ILLEGAL_ADDRESS once a kernel faulted */
     struct sim_stream *legacy;
+    struct sim_stream *streams;  /* created and per-thread streams */
+    sim_after_t gone;            /* work of destroyed blocking streams */
+    int next_pt_ordinal;         /* -1, -2, ...: per-thread streams by first use */
 } sim_ctx_t;
 
 #define SIM_CTX_STACK 16
@@ -205,6 +228,8 @@ int sim_exec_memset(CUdeviceptr dst, size_t pitch, unsigned value, unsigned elem
 typedef struct sim_kdef {
     char *name;
     simcuda_kernel_fn fn;
+    simcuda_kernel_fn prologue;  /* may run before a programmatic predecessor */
+    unsigned flags;              /* SIMCUDA_KERNEL_GDS */
     unsigned nparams;
     size_t *sizes;
     size_t *offsets;
@@ -212,7 +237,6 @@ typedef struct sim_kdef {
     UT_hash_handle hh;
 } sim_kdef_t;
 
-void sim_kernels_init(void);
 CUresult sim_launchable(const void *f, sim_ctx_t *ctx, sim_kdef_t **kdef, int *max_shmem);
 CUresult sim_kernel_handle(const void *kern, sim_kdef_t **kdef);
 CUresult sim_func_handle(const void *func, sim_kdef_t **kdef, sim_ctx_t **ctx);
@@ -220,12 +244,49 @@ CUresult sim_pack_args(const sim_kdef_t *k, void **params, void **extra,
                        unsigned char **out, size_t *outsz);
 void sim_obj_released(sim_obj_t *o);
 
-/* ---------------------------------------------------------- "sim_stream.c" */
+/* -------------------------------------------------------- "sim_builtins.c" */
+
+void sim_kernels_init(void);
+
+/* ------------------------------------------------------------ ops, events */
 
 enum sim_op_kind {
     SIM_OP_EMPTY, SIM_OP_KERNEL, SIM_OP_COPY, SIM_OP_MEMSET, SIM_OP_HOST,
-    SIM_OP_EVENT, SIM_OP_FREE
+    SIM_OP_EVENT, SIM_OP_FREE, SIM_OP_WAIT
 };
+
+struct sim_capture;
+struct sim_node;
+
+/* Where an event recorded during capture sits in the capture's graph. */
+typedef struct sim_capmark {
+    struct sim_capture *cap;
+    struct sim_node **deps;
+    size_t ndeps;
+} sim_capmark_t;
+
+typedef struct sim_event {
+    sim_obj_t obj;
+    unsigned flags;
+    unsigned long long recorded, completed; /* generations */
+    sim_ref_t rec;                          /* the command of the latest record */
+    unsigned long long t_us;                /* virtual time of the latest record */
+    sim_capmark_t mark;                     /* where it was last recorded in a capture */
+} sim_event_t;
+
+/* Launch attributes a kernel keeps beyond those in simcuda_launch_t; `set`
+ * has bit (1 << id) for each attribute given. */
+typedef struct sim_kattr {
+    unsigned set;
+    CUaccessPolicyWindow apw;
+    int policy;                  /* cluster scheduling policy preference */
+    CUlaunchMemSyncDomainMap dmap;
+    int domain;
+    simcuda_dim3 pcluster;       /* preferred cluster dimension */
+    unsigned carveout;
+    unsigned nvlink;
+    int updatable;               /* device-updatable kernel node */
+} sim_kattr_t;
 
 /* One unit of stream work; commands in the queue and nodes of graphs both
  * hold one. Pointers in it (args, snap) are owned by it. */
@@ -237,6 +298,10 @@ typedef struct sim_op {
             simcuda_launch_t launch;
             unsigned char *args;
             size_t argsz;
+            sim_kattr_t attr;
+            int pdl;                 /* programmatic stream serialization */
+            sim_event_t *ev[2];      /* programmatic / launch completion event */
+            unsigned long long evgen[2];
         } k;
         struct {
             sim_copy_t c;
@@ -256,8 +321,8 @@ typedef struct sim_op {
             void *user;
         } h;
         struct {
-            struct sim_event *ev;
-            unsigned long long gen;
+            sim_event_t *ev;
+            unsigned long long gen;  /* record: the generation it completes */
         } e;
         struct {
             CUdeviceptr p;
@@ -265,8 +330,10 @@ typedef struct sim_op {
     } u;
 } sim_op_t;
 
-struct sim_capture;
-struct sim_node;
+void sim_op_free(sim_op_t *op);
+int sim_op_clone(sim_op_t *dst, const sim_op_t *src);
+
+/* ---------------------------------------------------------- "sim_stream.c" */
 
 typedef struct sim_stream {
     sim_obj_t obj;
@@ -279,19 +346,58 @@ typedef struct sim_stream {
     struct sim_capture *cap;     /* capture this stream takes part in */
     struct sim_node **deps;      /* capture frontier */
     size_t ndeps, capdeps;
+    int cap_kernel;              /* the frontier is the kernel captured last */
+    sim_after_t tail;            /* what the stream's next command follows */
+    int tail_kernel;             /* tail is the kernel launched last on it */
     struct sim_stream *next_pt;  /* per-thread list */
+    struct sim_stream *next_ctx; /* the context's streams, legacy excluded */
 } sim_stream_t;
+
+/* Blocking streams synchronise with the legacy stream. */
+#define SIM_BLOCKING(s) (!(s)->legacy && !((s)->flags & CU_STREAM_NON_BLOCKING))
 
 CUresult sim_stream_get(CUstream h, int ptsz, sim_stream_t **out);
 sim_stream_t *sim_stream_new_legacy(sim_ctx_t *ctx);
-CUresult sim_submit(sim_stream_t *s, sim_op_t *op, int from_graph);
-CUresult sim_sync_point(sim_ctx_t *ctx, sim_stream_t *s);
-void sim_flush(void);
-CUresult sim_check_dims(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz);
-CUresult sim_apply_attrs(simcuda_launch_t *L, const CUlaunchAttribute *attrs, unsigned n);
-void sim_op_free(sim_op_t *op);
-int sim_op_clone(sim_op_t *dst, const sim_op_t *src);
 void sim_stream_released(sim_obj_t *o);
+CUresult sim_event_arg(CUevent h, sim_event_t **out);
+
+/* ----------------------------------------------------------- "sim_sched.c" */
+
+typedef struct sim_cmd sim_cmd_t;
+
+void sim_sched_init(void);
+/* Queues *op (taking it) on stream s, or hands it to the stream's capture. */
+CUresult sim_submit(sim_stream_t *s, sim_op_t *op);
+/* Synchronisation: of one stream (runs what it must, maybe more), or of the
+ * whole context (s NULL: runs everything); checks capture rules first. */
+CUresult sim_sync_point(sim_ctx_t *ctx, sim_stream_t *s);
+CUresult sim_sync_event(sim_event_t *e);
+void sim_flush(void);
+/* Building blocks of graph launches: a command for *op (taken), its
+ * dependencies, and sealing it once they are all in. */
+sim_cmd_t *sim_cmd_new(sim_op_t *op, sim_ctx_t *ctx, int ordinal, int from_graph);
+void sim_cmd_dep(sim_cmd_t *c, sim_ref_t r, unsigned long long t);
+void sim_cmd_after(sim_cmd_t *c, const sim_after_t *a);
+void sim_cmd_entry(sim_cmd_t *c, sim_stream_t *s);
+void sim_cmd_early(sim_cmd_t *c, const sim_cmd_t *k);
+void sim_cmd_seal(sim_cmd_t *c);
+sim_ref_t sim_cmd_ref(sim_cmd_t *c);
+unsigned long long sim_cmd_time(const sim_cmd_t *c);
+void sim_cmd_records(sim_cmd_t *c);
+void sim_after_set(sim_after_t *a, sim_cmd_t *const *cmds, size_t n);
+void sim_after_add(sim_after_t *a, sim_ref_t r, unsigned long long t);
+void sim_after_merge(sim_after_t *dst, const sim_after_t *src);
+void sim_after_free(sim_after_t *a);
+void sim_sched_maybe_flush(void);
+void *sim_grow(void *p, size_t *cap, size_t need, size_t elem);
+
+/* ----------------------------------------------------------- "sim_launch.c" */
+
+CUresult sim_check_dims(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz);
+/* Applies launch attributes to kernel op `op`: for a launch (node 0; the
+ * stream's capture state in `capturing`) or as kernel node attributes. */
+CUresult sim_apply_attrs(sim_op_t *op, const CUlaunchAttribute *attrs, unsigned n, int node, int capturing);
+CUresult sim_get_attr(const sim_op_t *op, CUlaunchAttributeID id, CUlaunchAttributeValue *v);
 
 /* ----------------------------------------------------------- "sim_graph.c" */
 
@@ -302,29 +408,36 @@ typedef struct sim_graph {
     size_t n, cap;
 } sim_graph_t;
 
+/* A node and its incoming edges (deps[i] with edata[i]). */
 typedef struct sim_node {
     sim_obj_t obj;
     sim_graph_t *graph;
     size_t index;
     sim_op_t op;
     struct sim_node **deps;
-    size_t ndeps;
+    CUgraphEdgeData *edata;
+    size_t ndeps, capdeps;
 } sim_node_t;
 
 sim_graph_t *sim_graph_new(void);
-CUresult sim_graph_add(sim_graph_t *g, sim_node_t *const *deps, size_t ndeps,
+/* edata may be NULL (all default edges). Takes ownership of *op. */
+CUresult sim_graph_add(sim_graph_t *g, sim_node_t *const *deps, const CUgraphEdgeData *edata, size_t ndeps,
                        sim_op_t *op, sim_node_t **out);
 void sim_graph_free(sim_graph_t *g);
+int sim_edge_programmatic(const CUgraphEdgeData *e);
+CUresult sim_kernel_op(const CUDA_KERNEL_NODE_PARAMS_v2 *p, sim_op_t *op);
+CUDA_KERNEL_NODE_PARAMS_v2 sim_kernel_params_v1(const CUDA_KERNEL_NODE_PARAMS_v1 *p);
+CUresult sim_copy_op(const CUDA_MEMCPY3D *p, CUcontext ctx, sim_op_t *op);
+CUresult sim_memset_op(const CUDA_MEMSET_NODE_PARAMS *p, CUcontext ctx, sim_op_t *op);
+CUresult sim_node_arg(CUgraphNode h, sim_node_t **n);
+CUdeviceptr sim_side_addr(const sim_copy_t *c, int dst);
+CUresult sim_graph_arg(CUgraph h, sim_graph_t **g);
+
+/* ------------------------------------------------------------ "sim_exec.c" */
+
 void sim_graph_released(sim_obj_t *o);
 
 /* --------------------------------------------------------- "sim_capture.c" */
-
-/* Where an event recorded during capture sits in the capture's graph. */
-typedef struct sim_capmark {
-    struct sim_capture *cap;
-    sim_node_t **deps;
-    size_t ndeps;
-} sim_capmark_t;
 
 CUresult sim_capture_add(sim_stream_t *s, sim_op_t *op);
 CUresult sim_capture_guard(sim_stream_t *s);
@@ -334,6 +447,7 @@ void sim_capture_stream_gone(sim_stream_t *s);
 int sim_capmark_active(const sim_capmark_t *m);
 CUresult sim_capture_mark(sim_stream_t *s, sim_capmark_t *m);
 CUresult sim_capture_wait(sim_stream_t *s, const sim_capmark_t *m, int recorded);
+CUresult sim_capture_node(sim_stream_t *s, sim_op_t *op);
 int sim_capture_invalid(const sim_stream_t *s);
 
 #endif /* SIM_INTERNAL_H */

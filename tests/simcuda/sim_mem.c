@@ -305,7 +305,7 @@ static CUresult free_async(CUdeviceptr p, CUstream h, int ptsz)
                        (unsigned long long)p);
     sim_op_t op = { .kind = SIM_OP_FREE };
     op.u.f.p = p;
-    return sim_submit(s, &op, 0);
+    return sim_submit(s, &op);
 }
 SIM_API(cuMemFreeAsync, (CUdeviceptr dptr, CUstream hStream), (dptr, hStream)) { return free_async(dptr, hStream, 0); }
 SIM_API(cuMemFreeAsync_ptsz, (CUdeviceptr dptr, CUstream hStream), (dptr, hStream))

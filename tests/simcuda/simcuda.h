@@ -33,7 +33,9 @@ typedef struct simcuda_launch {
     int priority;               /* CU_LAUNCH_ATTRIBUTE_PRIORITY, 0 if unset */
     int cooperative;            /* cuLaunchCooperativeKernel or the attribute */
     int fromGraph;              /* 1 when run as a node of a graph */
-    int streamOrdinal;          /* 0 legacy, -1 per-thread, else creation index */
+    int streamOrdinal;          /* 0 legacy, -1, -2, ... per-thread default
+                                   streams by first use in the context,
+                                   else creation index */
 } simcuda_launch_t;
 
 /* args[i] points at a copy of parameter i, laid out as nvcc would. */
@@ -45,6 +47,19 @@ typedef void (*simcuda_kernel_fn)(const simcuda_launch_t *launch, void *const *a
  * already registered. */
 SIMCUDA_API int simcuda_register_kernel(const char *name, simcuda_kernel_fn fn,
                                         unsigned nparams, const size_t *sizes);
+
+/* The kernel calls cudaGridDependencySynchronize() before it touches memory:
+ * launched with programmatic stream serialisation (or reached by a
+ * programmatic graph edge) it still runs only after its predecessor. A
+ * kernel without it may run entirely before its predecessor completes. */
+#define SIMCUDA_KERNEL_GDS 1u
+
+/* The same with flags, and for a GDS kernel an optional prologue: what the
+ * kernel does before its cudaGridDependencySynchronize(), which may run
+ * before the predecessor completes (the body runs after both). */
+SIMCUDA_API int simcuda_register_kernel_ex(const char *name, simcuda_kernel_fn fn,
+                                           unsigned nparams, const size_t *sizes,
+                                           unsigned flags, simcuda_kernel_fn prologue);
 
 /* From inside a kernel: the host backing of [p, p + bytes). Outside every
  * live allocation it records a sticky CUDA_ERROR_ILLEGAL_ADDRESS and returns
@@ -62,6 +77,11 @@ SIMCUDA_API void simcuda_fail_clear(void);
  * that is not itself a base name ("cuMemcpyHtoDAsync_v2_ptsz") counts that
  * variant; "=cuLaunchKernel" counts exactly the entry point of that name. */
 SIMCUDA_API unsigned long long simcuda_calls(const char *fn);
+
+/* Seeds the scheduler's choices again, as SIMCUDA_SEED does at load: the
+ * order in which queued independent work runs, and how much of the work a
+ * stream or event synchronisation does not need runs anyway. */
+SIMCUDA_API void simcuda_seed(unsigned long long seed);
 
 /* Kernels executed so far as nodes of graphs, and from ordinary launches. */
 SIMCUDA_API unsigned long long simcuda_graph_kernels(void);

@@ -27,26 +27,6 @@
 
 #include "test_util.h"
 
-/* Runs this program again with `env` set and argv[1] = `scenario`; returns
- * its exit status. */
-static int run_child(const char *scenario, const char *env1, const char *env2)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        char *e1 = env1 ? strdup(env1) : NULL, *e2 = env2 ? strdup(env2) : NULL;
-        if (e1)
-            putenv(e1);
-        if (e2)
-            putenv(e2);
-        execl("/proc/self/exe", "test_simcuda_graph", scenario, (char *)NULL);
-        _exit(127);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 /* ---------------------------------------------------------- capture, graphs */
 
 static int host_node_runs;

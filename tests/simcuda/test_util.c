@@ -1,9 +1,15 @@
-/* test_util.c: the helpers that test_simcuda.c and test_simcuda_graph.c
- * share (declared in test_util.h): the group setup both suites run first and
- * the shorthands their tests use to reach kernels and device memory. They
- * live in a file of their own so that the two suites, each its own program,
- * do not carry copies of them. */
+/* test_util.c: the helpers the cmocka suites of simcuda share (declared in
+ * test_util.h): the group setup every suite runs first, the shorthands
+ * their tests use to reach kernels and device memory, and the re-execution
+ * of a suite as a child for settings read at load time. They live in a file
+ * of their own so that the suites, each its own program, do not carry
+ * copies of them. */
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -71,4 +77,24 @@ void launch_probe(CUstream s, int ptsz, int tag)
     else
         OK(cuLaunchKernel(K("t_probe"), 1, 1, 1, 1, 1, 1, 0, s, args, NULL));
     OK(cuCtxSynchronize());
+}
+
+/* Runs this program again with `env` set and argv[1] = `scenario`; returns
+ * its exit status (128 if it was killed). */
+int run_child(const char *scenario, const char *env1, const char *env2)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *e1 = env1 ? strdup(env1) : NULL, *e2 = env2 ? strdup(env2) : NULL;
+        if (e1)
+            putenv(e1);
+        if (e2)
+            putenv(e2);
+        execl("/proc/self/exe", "simcuda-test-child", scenario, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }

@@ -1,8 +1,9 @@
-/* test_util.h: what the two cmocka suites of simcuda, test_simcuda.c and
- * test_simcuda_graph.c, share: assertion shorthands, the per-thread entry
- * points that cuda.h hides, the group setup (primary context, a module, the
- * t_probe kernel) and small helpers for kernels and device memory. They are
- * defined once, in test_util.c, which both programs link. */
+/* test_util.h: what the cmocka suites of simcuda (test_simcuda.c,
+ * test_simcuda_graph.c, test_simcuda_sched.c, test_simcuda_dag.c) share:
+ * assertion shorthands, the per-thread entry points that cuda.h hides, the group setup (primary context, a module, the
+ * t_probe kernel), small helpers for kernels and device memory, and the
+ * re-execution of a test program as a child. They are defined once, in
+ * test_util.c, which every suite links. */
 #ifndef TEST_UTIL_H
 #define TEST_UTIL_H
 
@@ -36,5 +37,8 @@ float dget(CUdeviceptr p, int i);
  * ptsz) and synchronises the context. */
 void launch_probe(CUstream s, int ptsz, int tag);
 int group_setup(void **state);
+/* Runs this program again with up to two VAR=value settings and argv[1] =
+ * scenario; returns its exit status (128: killed by a signal). */
+int run_child(const char *scenario, const char *env1, const char *env2);
 
 #endif /* TEST_UTIL_H */
