@@ -50,6 +50,52 @@ static void add_front(front_t *f, uint32_t node)
     f->n[f->count++] = node;
 }
 
+/* Whether node `a` is an ancestor of node `b` through the edges built so
+ * far (every node below the one being built has its edges). A depth-first
+ * walk back from b; `stamp` marks visits, `stack` has room for n nodes. */
+static bool reaches(const gs_dag_t *d, uint32_t a, uint32_t b, uint32_t *stamp,
+                    uint32_t mark, uint32_t *stack)
+{
+    unsigned top = 0;
+    stack[top++] = b;
+    stamp[b] = mark;
+    while (top > 0) {
+        uint32_t x = stack[--top];
+        for (uint32_t e = d->start[x]; e < d->start[x + 1]; e++) {
+            uint32_t y = d->edges[e].from;
+            if (y == a)
+                return true;
+            if (y > a && stamp[y] != mark) { /* ancestors of a come before it */
+                stamp[y] = mark;
+                stack[top++] = y;
+            }
+        }
+    }
+    return false;
+}
+
+/* Drops from a frontier every node that is an ancestor of another member:
+ * its edge would be implied (a stream's last op before it joined an event
+ * recorded after that op, say). Each edge left is then the only path from
+ * its source, so leaving it out can be seen. */
+static void reduce(const gs_dag_t *d, front_t *f, uint32_t *stamp, uint32_t *mark,
+                   uint32_t *stack)
+{
+    for (unsigned k = 0; k < f->count && f->count > 1;) {
+        bool implied = false;
+        for (unsigned m = 0; m < f->count && !implied; m++)
+            implied = m != k && f->n[m] > f->n[k] &&
+                      reaches(d, f->n[k], f->n[m], stamp, ++*mark, stack);
+        if (implied) {
+            if ((int)f->n[k] == f->last)
+                f->last = -1;
+            f->n[k] = f->n[--f->count];
+        } else {
+            k++;
+        }
+    }
+}
+
 bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
 {
     front_t front[GS_MAX_SLOTS];
@@ -76,6 +122,16 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
             gs_dag_free(d);
             return false;
         }
+    uint32_t *stamp = calloc((size_t)n + 1, sizeof *stamp);
+    uint32_t *stack = calloc((size_t)n + 1, sizeof *stack);
+    uint32_t mark = 0;
+    if (stamp == NULL || stack == NULL) {
+        free(stamp);
+        free(stack);
+        free(snap);
+        gs_dag_free(d);
+        return false;
+    }
     uint32_t e = 0;
     for (unsigned i = 0; i < n; i++) {
         const gs_rec_t *r = &recs[i];
@@ -88,6 +144,8 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
             const front_t *from = d->virt[j] ? &snap[j] : NULL;
             unsigned add = from ? from->count : 1;
             if (f->count + add > FRONT_MAX) {
+                free(stamp);
+                free(stack);
                 free(snap);
                 gs_dag_free(d);
                 return false;
@@ -101,6 +159,7 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
             snap[i] = *f; /* superseded: no node */
             continue;
         }
+        reduce(d, f, stamp, &mark, stack);
         bool pdl = r->kind == GS_OP_KERNEL && (r->flags & GS_REC_PDL) && f->last >= 0 &&
                    recs[f->last].kind == GS_OP_KERNEL;
         for (unsigned k = 0; k < f->count; k++) {
@@ -118,6 +177,8 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
     }
     d->start[n] = e;
     d->nedges = e;
+    free(stamp);
+    free(stack);
     free(snap);
     return true;
 }

@@ -37,7 +37,10 @@ atleast() { [ "$(st "$1")" -ge "$2" ] || fail "$3: $1 = $(st "$1"), expected at 
 
 scenario pdl
 atleast replays 20 pdl
-atleast edges_programmatic 100 pdl
+# Each of the step's 7 PDL launches follows a kernel: 7 programmatic edges
+# per graph; the copy and the readback after it, 2 full ones.
+expect_eq "pdl: programmatic edges" "$(st edges_programmatic)" "$((7 * $(st graphs_built)))"
+expect_eq "pdl: full edges" "$(st edges_full)" "$((2 * $(st graphs_built)))"
 pass "PDL chains: $(st replays) replays, $(st edges_programmatic) programmatic and $(st edges_full) full edges built"
 
 scenario pdlmix

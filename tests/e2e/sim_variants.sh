@@ -32,10 +32,13 @@ if ! run_sim "$P" --pdl --tokens=1 --layers=1 >/dev/null 2>"$TMP/pdl.err"; then
     echo "note: this simcuda has no GDS twins (sim_X_gds): the --pdl sets are skipped"
 fi
 
+# Event records are left out of the comparison: the shim records events of
+# its own, and the program's records that a later record of the same event
+# in the step supersedes are seen by nothing and run no node (src/dag.c).
 # sorted_per_stream TRACE: per stream ordinal, its commands in order.
-per_stream() { sort -s -k1,1n "$1"; }
+per_stream() { grep -v ' event record ' "$1" | sort -s -k1,1n; }
 # multiset TRACE: the commands without stream ordinals, sorted.
-multiset() { cut -d' ' -f2- "$1" | sort; }
+multiset() { grep -v ' event record ' "$1" | cut -d' ' -f2- | sort; }
 
 for opts in "" "--pdl" "--per-thread" "--streams=2" "--streams=3" "--host-func" \
     "--pdl --per-thread --streams=2 --host-func" "--per-thread --streams=3 --host-func --irregular=5" \

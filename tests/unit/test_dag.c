@@ -128,6 +128,29 @@ static void test_superseded_records(void **state)
     gs_dag_free(&d);
 }
 
+/* A side stream forked twice: its second kernel follows its first by
+ * stream order, but also (through A) by the second fork: that stream edge
+ * is implied and left out, so every edge left is needed. */
+static void test_implied_edges(void **state)
+{
+    (void)state;
+    add(GS_OP_KERNEL, 0, 0, -1); /* 0: A */
+    add(GS_OP_EVREC, 0, 0, -1);  /* 1 */
+    add(GS_OP_EVWAIT, 1, 0, 1);  /* 2: fork */
+    add(GS_OP_KERNEL, 1, 0, -1); /* 3: B */
+    add(GS_OP_EVREC, 1, 0, -1);  /* 4 */
+    add(GS_OP_EVWAIT, 0, 0, 4);  /* 5: join */
+    add(GS_OP_KERNEL, 0, 0, -1); /* 6: A after 3 (and so after 0) */
+    add(GS_OP_EVREC, 0, 0, -1);  /* 7 */
+    add(GS_OP_EVWAIT, 1, 0, 7);  /* 8: fork again */
+    add(GS_OP_KERNEL, 1, 0, -1); /* 9: B: after 7 only (3 is implied) */
+    gs_dag_t d;
+    assert_true(gs_dag_build(&d, recs, n));
+    assert_string_equal(edges_of(&d, 6), "4:0");
+    assert_string_equal(edges_of(&d, 9), "7:0");
+    gs_dag_free(&d);
+}
+
 static void test_external_wait_and_host(void **state)
 {
     (void)state;
@@ -186,6 +209,7 @@ int main(void)
         cmocka_unit_test_setup(test_pdl, reset),
         cmocka_unit_test_setup(test_fork_join, reset),
         cmocka_unit_test_setup(test_superseded_records, reset),
+        cmocka_unit_test_setup(test_implied_edges, reset),
         cmocka_unit_test_setup(test_external_wait_and_host, reset),
         cmocka_unit_test_setup(test_too_many_joins, reset),
         cmocka_unit_test(test_every_attribute_decided),
