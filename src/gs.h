@@ -142,42 +142,13 @@ GS_NO_SANITIZE static inline bool gs_is_driver_name(const char *name)
 
 /* ------------------------------------------------------------- options.c */
 
-typedef enum { GS_MODE_REPLAY, GS_MODE_OBSERVE, GS_MODE_PASSTHROUGH } gs_mode_t;
-typedef enum {
-    GS_LOG_ERROR,
-    GS_LOG_WARN,
-    GS_LOG_INFO,
-    GS_LOG_DEBUG,
-    GS_LOG_TRACE
-} gs_log_level_t;
-
-typedef struct {
-    gs_mode_t mode;
-    gs_log_level_t log;
-    char log_file[256];
-    bool stats;
-    char stats_file[256];
-    long warmup;           /* occurrences before a step becomes a template */
-    long min_ops, max_ops; /* step lengths that may become templates */
-    long max_graphs;       /* templates kept (LRU) */
-    size_t staging_max;    /* largest host-to-device copy snapshotted */
-    long chunk_ops;        /* nodes per graph chunk; 0: one graph a step */
-    char deny_kernels[1024]; /* extra kernel-name patterns never graphed */
-    char test_fail[256];   /* tests only: make the shim's own calls fail */
-} gs_options_t;
+/* The option table, its types and parsers (shared with the launcher). */
+#include "options.h"
 
 extern GS_HIDDEN gs_options_t gs_opt;
 /* Reads every GRAPHSHIM_* variable once; a bad value warns and keeps the
  * default. Safe to call again (it re-reads; used by the unit tests). */
 void gs_options_init(void);
-/* Parsers, exposed for the unit tests. Return false for a bad value. */
-bool gs_parse_bool(const char *s, bool *out);
-bool gs_parse_long(const char *s, long min, long max, long *out);
-bool gs_parse_size(const char *s, size_t *out);
-const char *gs_mode_name(gs_mode_t m);
-const char *gs_log_level_name(gs_log_level_t l);
-/* Expands %p to the pid; false if the result does not fit. */
-bool gs_expand_path(const char *pattern, char *out, size_t outsz);
 /* Prints every option and its value at debug level. */
 void gs_options_log(void);
 
