@@ -173,8 +173,29 @@ void gs_options_log(void);
             gs_log((level), __VA_ARGS__);                                    \
     } while (0)
 
+/* Like GS_LOG, for messages that may come once per step or per op (the
+ * engine's per-step decisions at debug): past GRAPHSHIM_LOG_LIMIT lines
+ * below warn, a call only counts itself, without evaluating its arguments. */
+#define GS_LOG_CAPPED(level, ...)                                            \
+    do {                                                                     \
+        if (GS_UNLIKELY((int)(level) <= (int)gs_opt.log) && gs_log_admit())  \
+            gs_log_admitted((level), __VA_ARGS__);                           \
+    } while (0)
+#define GS_DEBUG_CAPPED(...) GS_LOG_CAPPED(GS_LOG_DEBUG, __VA_ARGS__)
+
 void gs_log(gs_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* gs_log for a line already admitted by gs_log_admit (not counted again). */
+void gs_log_admitted(gs_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Takes one line of the budget below warn; false (and counted as
+ * suppressed) once GRAPHSHIM_LOG_LIMIT lines were written. */
+bool gs_log_admit(void);
+/* Writes the closing line saying how many lines were suppressed (if any);
+ * the exit report calls it last. */
+void gs_log_finish(void);
+/* Forgets the warning and line counts (in a forked child, and tests). */
+void gs_log_reset_counts(void);
 /* Opens GRAPHSHIM_LOG_FILE (or keeps stderr); warns and falls back to stderr
  * when it cannot be opened. */
 void gs_log_open(void);

@@ -40,6 +40,7 @@ static bool quiet_unless_used;
 void gs_stats_reset(void)
 {
     quiet_unless_used = true;
+    gs_log_reset_counts();
     for (int i = 0; i < GS_HOOK_COUNT; i++)
         for (int p = 0; p < GS_PATH_COUNT; p++)
             atomic_store_explicit(&gs_calls[i].n[p], 0, memory_order_relaxed);
@@ -180,6 +181,7 @@ void gs_stats_report(void)
         return;
     if (gs_opt.stats || gs_opt.log >= GS_LOG_INFO)
         write_summary();
+    gs_log_finish();
     if (gs_opt.stats_file[0] != '\0') {
         int fd = open(gs_opt.stats_file,
                       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
