@@ -41,6 +41,7 @@ void gs_stats_reset(void)
 {
     quiet_unless_used = true;
     gs_log_reset_counts();
+    gs_diag_reset();
     for (int i = 0; i < GS_HOOK_COUNT; i++)
         for (int p = 0; p < GS_PATH_COUNT; p++)
             atomic_store_explicit(&gs_calls[i].n[p], 0, memory_order_relaxed);
