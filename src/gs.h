@@ -262,14 +262,52 @@ void gs_mem_account(long long host, long long staging);
 /* Writes the exit summary (to the log) and the JSON stats file as the
  * options ask; runs once. */
 void gs_stats_report(void);
-/* Writes the JSON document to fd (exposed for the unit tests). */
+/* Writes the JSON document to fd (exposed for the unit tests). Its layout
+ * is doc/stats.schema.json, whose "version" this must equal. */
+#define GS_STATS_SCHEMA_VERSION 1
 void gs_stats_write_json(int fd);
+/* Readers of the counters, for the summary. */
+extern GS_HIDDEN const char *const gs_counter_names[GS_CTR_COUNT];
+extern GS_HIDDEN const char *const gs_counter_docs[GS_CTR_COUNT];
+unsigned long long gs_calls_of(int id, int path);
+unsigned long long gs_counter(gs_counter_t c);
+unsigned long long gs_total_calls(void);
+
+/* A buffered writer over a file descriptor: no stdio, no malloc. */
+typedef struct {
+    int fd;
+    size_t n;
+    char buf[4096];
+} gs_out_t;
+void gs_out_write(gs_out_t *o, const char *p, size_t len);
+void gs_out_printf(gs_out_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Writes s as a JSON string (quoted, escaped; bytes that are not UTF-8
+ * become \u00XX). */
+void gs_out_json_str(gs_out_t *o, const char *s);
+void gs_out_flush(gs_out_t *o);
+
 /* Forgets every count (in a forked child). */
 void gs_stats_reset(void);
 
 /* --------------------------------------------------------------- diag.c */
 
 #include "diag.h"
+
+/* ------------------------------------------------------------- summary.c */
+
+/* Below this share of ops replayed the summary lists what stopped more. */
+#define GS_LOW_SHARE 0.90
+bool gs_share_is_low(void);
+/* Graphs built and not evicted. */
+unsigned long long gs_graphs_in_use(void);
+/* Writes the exit summary to fd: findings first (share replayed, graphs,
+ * time saved, what stopped more and what to do), then with `verbose` the
+ * detail tables (calls by function and path, every counter, every
+ * step-breaker with its callers, the streams). */
+void gs_summary_write(int fd, bool verbose);
+/* What a user can do about a step-breaker (one or two sentences). */
+const char *gs_breaker_advice(gs_breaker_t why, const char *detail_name);
 
 /* -------------------------------------------------------------- engine.c */
 
