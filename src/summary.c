@@ -149,8 +149,9 @@ const char *gs_breaker_advice(gs_breaker_t why, const char *detail)
         return "steps longer than GRAPHSHIM_MAX_OPS: raise it (up to 65536)";
     case GS_BRK_mismatch:
         return "the step differs between occurrences (another kernel, block size, shared "
-               "memory or attribute), and only repeating steps are graphed; if a few "
-               "variants alternate, raise GRAPHSHIM_MAX_GRAPHS";
+               "memory or attribute), and only steps that repeat are graphed: if a few "
+               "variants alternate, raise GRAPHSHIM_MAX_GRAPHS; a step that keeps changing "
+               "by design runs eagerly";
     case GS_BRK_capture:
         return "the program captures graphs of its own: the shim stands aside while it "
                "does; nothing to do";
@@ -177,6 +178,17 @@ static const char *fmt_ns(double ns, char *buf, size_t n)
         snprintf(buf, n, "%.1f us", ns / 1e3);
     else
         snprintf(buf, n, "%.0f ns", ns);
+    return buf;
+}
+
+/* "once", "twice", "N times". */
+static const char *times(unsigned long long n, char *buf, size_t len)
+{
+    if (n == 1)
+        return "once";
+    if (n == 2)
+        return "twice";
+    snprintf(buf, len, "%llu times", n);
     return buf;
 }
 
@@ -226,8 +238,9 @@ static void out_reason(gs_out_t *o, unsigned rank, const gs_breaker_info_t *b,
     const char *name = gs_breaker_detail_name(b->why, b->detail, buf, sizeof buf);
     unsigned long long steps, ops;
     gs_diag_steps_by_reason(GS_STEP_EAGER, b->why, &steps, &ops);
-    gs_out_printf(o, "    %u. %s%s%s: %llu times", rank, gs_breaker_name(b->why),
-                  name ? " " : "", name ? name : "", b->count);
+    char t[32];
+    gs_out_printf(o, "    %u. %s%s%s: %s", rank, gs_breaker_name(b->why), name ? " " : "",
+                  name ? name : "", times(b->count, t, sizeof t));
     if (steps > 0)
         gs_out_printf(o, " (steps cut by %s: %llu, %llu ops eager)", gs_breaker_name(b->why),
                       steps, ops);
@@ -255,9 +268,10 @@ static void out_divergences(gs_out_t *o)
         unsigned long long n = gs_counter(div_map[i].ctr);
         if (n == 0)
             continue;
-        gs_out_printf(o, "    %u. %s: %llu times (%s)\n       what to do: %s\n", ++rank,
-                      gs_breaker_name(div_map[i].why), n, gs_counter_docs[div_map[i].ctr],
-                      gs_breaker_advice(div_map[i].why, NULL));
+        char t[32];
+        gs_out_printf(o, "    %u. %s: %s (%s)\n       what to do: %s\n", ++rank,
+                      gs_breaker_name(div_map[i].why), times(n, t, sizeof t),
+                      gs_counter_docs[div_map[i].ctr], gs_breaker_advice(div_map[i].why, NULL));
     }
     if (rank == 0)
         gs_out_printf(o, "    nothing cut a held step: the eager ops ran while steps were "
@@ -300,7 +314,7 @@ static void out_findings(gs_out_t *o, bool verbose)
                   ops ? 100.0 * (double)rep / (double)ops : 0.0, steps,
                   gs_counter(GS_CTR_graph_launches),
                   steps ? (double)gs_counter(GS_CTR_nodes_patched) / (double)steps : 0.0);
-    gs_out_printf(o, "  graphs in use: %llu (%llu built, %llu evicted, %llu templates formed)\n",
+    gs_out_printf(o, "  graphs in use: %llu (built %llu, evicted %llu; templates formed %llu)\n",
                   gs_graphs_in_use(), gs_counter(GS_CTR_graphs_built),
                   gs_counter(GS_CTR_graphs_evicted), gs_counter(GS_CTR_templates));
     out_saving(o);
@@ -337,6 +351,8 @@ static void out_findings(gs_out_t *o, bool verbose)
         if (n > 0)
             gs_out_printf(o, "  working: most ops went through graphs; %zu kinds of "
                           "step-breaker remain (GRAPHSHIM_STATS=verbose lists them)\n", n);
+        else
+            gs_out_printf(o, "  working: most ops went through graphs\n");
         return;
     }
     double eager = 100.0 * (double)(ops - gs_counter(GS_CTR_ops_replayed)) / (double)ops;
