@@ -142,8 +142,8 @@ const gs_optdesc_t gs_optdescs[] = {
      "where messages go instead of stderr (stderr, after a warning, if it "
      "cannot be opened)", NULL, 0, 0, 0, OFF(log_file)},
     {"LOG_LIMIT", GS_OPT_LONG, "an integer from 0 (no limit) to 1000000000",
-     "debug and trace lines written before further ones are only counted "
-     "(a last line says how many)", NULL, 0, 0, 1000000000, OFF(log_limit)},
+     "info, debug and trace lines written before further ones are only "
+     "counted (a last line says how many)", NULL, 0, 0, 1000000000, OFF(log_limit)},
     {"STATS", GS_OPT_STATS, "1/true/yes/on, 0/false/no/off, or verbose",
      "print the exit summary (findings first); verbose adds the per-function "
      "calls, every counter, every step-breaker and caller, and the streams",

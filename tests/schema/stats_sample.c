@@ -36,8 +36,12 @@ int main(int argc, char **argv)
     gs_count(GS_CTR_nodes_patched, 40);
     for (int r = 0; r < GS_BRK_COUNT; r++)
         for (int i = 0; i <= r; i++)
-            sample_step((gs_breaker_t)r, r == GS_BRK_barrier ? GS_ID_cuStreamSynchronize
-                                         : r == GS_BRK_attribute ? 6u : 0u);
+            sample_step((gs_breaker_t)r,
+                        r == GS_BRK_barrier      ? GS_ID_cuStreamSynchronize
+                        : r == GS_BRK_attribute  ? 6u
+                        : r == GS_BRK_stream || r == GS_BRK_legacy ? GS_ID_cuLaunchKernel
+                        : r == GS_BRK_pageable   ? GS_ID_cuMemcpyDtoHAsync_v2
+                                                 : 0u);
     sample_step(GS_BRK_attribute, 99);
     for (unsigned i = 0; i < 300; i++)
         gs_diag_step(0x1000 + i % 3, 100, (gs_step_outcome_t)(i % 3),
