@@ -84,18 +84,19 @@ const char *gs_breaker_detail_name(gs_breaker_t why, unsigned detail, char *buf,
                                    size_t n)
 {
     switch (why) {
-    case GS_BRK_barrier:
-    case GS_BRK_stream:
-    case GS_BRK_legacy:
-    case GS_BRK_pageable:
-        return detail < GS_FN_COUNT ? gs_fn_names[detail] : NULL;
     case GS_BRK_attribute:
         if (detail < sizeof attr_names / sizeof attr_names[0] && attr_names[detail])
             return attr_names[detail];
         snprintf(buf, n, "launch attribute %u", detail);
         return buf;
-    default:
+    case GS_BRK_staging:
+    case GS_BRK_full:
+    case GS_BRK_mismatch:
+    case GS_BRK_COUNT:
         return NULL;
+    default:
+        /* A driver function: the call, or the op, or the graph call. */
+        return detail < GS_FN_COUNT ? gs_fn_names[detail] : NULL;
     }
 }
 

@@ -29,9 +29,12 @@
 #include <stdint.h>
 
 /* Why a step was cut or an op was not held. `detail` narrows the reason:
- * the hook id (gs_fn_id_t) of the call for `barrier`, the launch attribute
- * id (CUlaunchAttributeID) for `attribute`, the hook id of the op for
- * `stream`, `legacy` and `pageable`; 0 where it has none. */
+ * for `attribute` the launch attribute (CUlaunchAttributeID); for
+ * `staging`, `full` and `mismatch` nothing (0); for every other reason a
+ * function id (gs_fn_id_t): the barrier call, the op that could not be held
+ * (`denied`, `layout`, `args`, `pageable`, `legacy`, `stream`), the event
+ * call (`event`), the capture call (`capture`), the shim's own graph call
+ * that failed (`failed`, a reals.def id). */
 #define GS_BREAKERS(X)                                                        \
     X(barrier, "a call that orders or synchronises work")                     \
     X(attribute, "a launch attribute the shim cannot graph")                  \

@@ -112,6 +112,12 @@ static void test_details_and_names(void **state)
     assert_string_equal(gs_breaker_detail_name(GS_BRK_attribute, 99, buf, sizeof buf),
                         "launch attribute 99");
     assert_null(gs_breaker_detail_name(GS_BRK_mismatch, 0, buf, sizeof buf));
+    assert_null(gs_breaker_detail_name(GS_BRK_full, 0, buf, sizeof buf));
+    assert_string_equal(gs_breaker_detail_name(GS_BRK_failed, GS_ID_cuGraphInstantiateWithFlags,
+                                               buf, sizeof buf), "cuGraphInstantiateWithFlags");
+    assert_string_equal(gs_breaker_detail_name(GS_BRK_pageable, GS_ID_cuMemcpyDtoHAsync_v2, buf,
+                                               sizeof buf), "cuMemcpyDtoHAsync_v2");
+    assert_null(gs_breaker_detail_name(GS_BRK_barrier, GS_FN_COUNT + 5, buf, sizeof buf));
     assert_int_equal(gs_breaker_by_name("staging"), GS_BRK_staging);
     assert_int_equal(gs_breaker_by_name("nonsense"), GS_BRK_COUNT);
     assert_non_null(strstr(gs_breaker_doc(GS_BRK_full), "GRAPHSHIM_MAX_OPS"));
