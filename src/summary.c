@@ -349,8 +349,9 @@ static void out_findings(gs_out_t *o, bool verbose)
     bool low = gs_share_is_low();
     if (!low && !verbose) {
         if (n > 0)
-            gs_out_printf(o, "  working: most ops went through graphs; %zu kinds of "
-                          "step-breaker remain (GRAPHSHIM_STATS=verbose lists them)\n", n);
+            gs_out_printf(o, "  working: most ops went through graphs; %zu kind%s of "
+                          "step-breaker remain%s (GRAPHSHIM_STATS=verbose lists them)\n", n,
+                          n == 1 ? "" : "s", n == 1 ? "s" : "");
         else
             gs_out_printf(o, "  working: most ops went through graphs\n");
         return;
@@ -367,9 +368,10 @@ static void out_findings(gs_out_t *o, bool verbose)
     unsigned show = verbose ? VERBOSE_REASONS : TOP_REASONS;
     if (low)
         gs_out_printf(o, "  %.1f%% of ops ran eagerly; what stopped more, most frequent "
-                      "first (%zu kinds of step-breaker):\n", eager, n);
+                      "first (%zu kind%s of step-breaker):\n", eager, n, n == 1 ? "" : "s");
     else
-        gs_out_printf(o, "  step-breakers, most frequent first (%zu kinds):\n", n);
+        gs_out_printf(o, "  step-breakers, most frequent first (%zu kind%s):\n", n,
+                      n == 1 ? "" : "s");
     bool unnamed = false;
     for (size_t i = 0; i < n && i < show; i++)
         out_reason(o, (unsigned)i + 1, &top[i], verbose ? GS_BREAKER_SAMPLES : 1, &unnamed);

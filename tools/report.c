@@ -209,8 +209,12 @@ static void print_breakers(size_t c, const gs_run_t *r)
     for (size_t i = 0; i < top->n; i++) {
         const jval_t *b = top->items[i];
         const char *nm = json_str(json_get(b, "name"), "");
-        printf("  %zu. %s%s%s: %.0f times\n", i + 1, json_str(json_get(b, "reason"), "?"),
-               *nm ? " " : "", nm, json_num(json_get(b, "count"), 0));
+        double count = json_num(json_get(b, "count"), 0);
+        char times[32];
+        snprintf(times, sizeof times, count == 1 ? "once" : count == 2 ? "twice" : "%.0f times",
+                 count);
+        printf("  %zu. %s%s%s: %s\n", i + 1, json_str(json_get(b, "reason"), "?"),
+               *nm ? " " : "", nm, times);
         const jval_t *callers = json_get(b, "callers");
         for (size_t k = 0; callers && k < callers->n; k++) {
             const jval_t *frames = json_get(callers->items[k], "frames");

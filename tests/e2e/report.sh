@@ -36,10 +36,10 @@ pass "report on two runs: both columns, with their numbers"
 "$top_builddir/tests/schema/stats_sample" "$TMP/full.json" || fail "stats_sample"
 gs report --svg "$TMP/steps.svg" "$TMP/full.json" "$TMP/regular.json" >"$TMP/rep" ||
     fail "report --svg"
-row "top step-breakers" | grep -q '^1\. failed x14 ' || fail "top breaker: $(row "top step-breakers")"
-grep -q "^  1\. failed: 14 times" "$TMP/rep" || fail "no breakdown of full.json"
+row "top step-breakers" | grep -q '^1\. failed cuGraphInstantiateWithFlags x14 ' || fail "top breaker: $(row "top step-breakers")"
+grep -q "^  1\. failed cuGraphInstantiateWithFlags: 14 times" "$TMP/rep" || fail "no breakdown of full.json"
 grep -q "from sample_step (stats_sample) <- main (stats_sample)" "$TMP/rep" || fail "no callers"
-grep -q "attribute CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION: 2 times" "$TMP/rep" || fail "attribute not named"
+grep -q "attribute CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION: twice" "$TMP/rep" || fail "attribute not named"
 [ -s "$TMP/steps.svg" ] || fail "no SVG written"
 if command -v python3 >/dev/null 2>&1; then
     python3 - "$TMP/steps.svg" "$(stats_get "$TMP/full.json" history.kept)" <<'PY' || fail "the SVG is not well-formed, or lacks its bars"

@@ -37,11 +37,15 @@ int main(int argc, char **argv)
     for (int r = 0; r < GS_BRK_COUNT; r++)
         for (int i = 0; i <= r; i++)
             sample_step((gs_breaker_t)r,
-                        r == GS_BRK_barrier      ? GS_ID_cuStreamSynchronize
-                        : r == GS_BRK_attribute  ? 6u
-                        : r == GS_BRK_stream || r == GS_BRK_legacy ? GS_ID_cuLaunchKernel
-                        : r == GS_BRK_pageable   ? GS_ID_cuMemcpyDtoHAsync_v2
-                                                 : 0u);
+                        r == GS_BRK_barrier     ? GS_ID_cuStreamSynchronize
+                        : r == GS_BRK_attribute ? 6u
+                        : r == GS_BRK_pageable  ? GS_ID_cuMemcpyDtoHAsync_v2
+                        : r == GS_BRK_event     ? GS_ID_cuStreamWaitEvent
+                        : r == GS_BRK_capture   ? GS_ID_cuStreamBeginCapture_v2
+                        : r == GS_BRK_failed    ? GS_ID_cuGraphInstantiateWithFlags
+                        : r == GS_BRK_staging || r == GS_BRK_full || r == GS_BRK_mismatch
+                            ? 0u
+                            : GS_ID_cuLaunchKernel);
     sample_step(GS_BRK_attribute, 99);
     for (unsigned i = 0; i < 300; i++)
         gs_diag_step(0x1000 + i % 3, 100, (gs_step_outcome_t)(i % 3),
