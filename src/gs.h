@@ -147,44 +147,13 @@ GS_NO_SANITIZE static inline bool gs_is_driver_name(const char *name)
 
 /* ------------------------------------------------------------- options.c */
 
-typedef enum { GS_MODE_REPLAY, GS_MODE_OBSERVE, GS_MODE_PASSTHROUGH } gs_mode_t;
-typedef enum {
-    GS_LOG_ERROR,
-    GS_LOG_WARN,
-    GS_LOG_INFO,
-    GS_LOG_DEBUG,
-    GS_LOG_TRACE
-} gs_log_level_t;
-
-typedef struct {
-    gs_mode_t mode;
-    gs_log_level_t log;
-    char log_file[256];
-    bool stats;
-    char stats_file[256];
-    long warmup;           /* occurrences before a step becomes a template */
-    long min_ops, max_ops; /* step lengths that may become templates */
-    long max_graphs;       /* templates kept (LRU) */
-    size_t staging_max;    /* largest host-to-device copy snapshotted */
-    long chunk_ops;        /* nodes per graph chunk; 0: one graph a step */
-    char deny_kernels[1024]; /* extra kernel-name patterns never graphed */
-    char test_fail[256];   /* tests only: make the shim's own calls fail */
-    long test_drop_edge;   /* tests only: leave out the n-th edge of each graph */
-    char dump_dir[256];    /* one text file per template goes here */
-} gs_options_t;
+/* The option table, its types and parsers (shared with the launcher). */
+#include "options.h"
 
 extern GS_HIDDEN gs_options_t gs_opt;
 /* Reads every GRAPHSHIM_* variable once; a bad value warns and keeps the
  * default. Safe to call again (it re-reads; used by the unit tests). */
 void gs_options_init(void);
-/* Parsers, exposed for the unit tests. Return false for a bad value. */
-bool gs_parse_bool(const char *s, bool *out);
-bool gs_parse_long(const char *s, long min, long max, long *out);
-bool gs_parse_size(const char *s, size_t *out);
-const char *gs_mode_name(gs_mode_t m);
-const char *gs_log_level_name(gs_log_level_t l);
-/* Expands %p to the pid; false if the result does not fit. */
-bool gs_expand_path(const char *pattern, char *out, size_t outsz);
 /* Prints every option and its value at debug level. */
 void gs_options_log(void);
 
@@ -209,8 +178,29 @@ void gs_options_log(void);
             gs_log((level), __VA_ARGS__);                                    \
     } while (0)
 
+/* Like GS_LOG, for messages that may come once per step or per op (the
+ * engine's per-step decisions at debug): past GRAPHSHIM_LOG_LIMIT lines
+ * below warn, a call only counts itself, without evaluating its arguments. */
+#define GS_LOG_CAPPED(level, ...)                                            \
+    do {                                                                     \
+        if (GS_UNLIKELY((int)(level) <= (int)gs_opt.log) && gs_log_admit())  \
+            gs_log_admitted((level), __VA_ARGS__);                           \
+    } while (0)
+#define GS_DEBUG_CAPPED(...) GS_LOG_CAPPED(GS_LOG_DEBUG, __VA_ARGS__)
+
 void gs_log(gs_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* gs_log for a line already admitted by gs_log_admit (not counted again). */
+void gs_log_admitted(gs_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Takes one line of the budget below warn; false (and counted as
+ * suppressed) once GRAPHSHIM_LOG_LIMIT lines were written. */
+bool gs_log_admit(void);
+/* Writes the closing line saying how many lines were suppressed (if any);
+ * the exit report calls it last. */
+void gs_log_finish(void);
+/* Forgets the warning and line counts (in a forked child, and tests). */
+void gs_log_reset_counts(void);
 /* Opens GRAPHSHIM_LOG_FILE (or keeps stderr); warns and falls back to stderr
  * when it cannot be opened. */
 void gs_log_open(void);
@@ -279,14 +269,52 @@ void gs_mem_account(long long host, long long staging);
 /* Writes the exit summary (to the log) and the JSON stats file as the
  * options ask; runs once. */
 void gs_stats_report(void);
-/* Writes the JSON document to fd (exposed for the unit tests). */
+/* Writes the JSON document to fd (exposed for the unit tests). Its layout
+ * is doc/stats.schema.json, whose "version" this must equal. */
+#define GS_STATS_SCHEMA_VERSION 1
 void gs_stats_write_json(int fd);
+/* Readers of the counters, for the summary. */
+extern GS_HIDDEN const char *const gs_counter_names[GS_CTR_COUNT];
+extern GS_HIDDEN const char *const gs_counter_docs[GS_CTR_COUNT];
+unsigned long long gs_calls_of(int id, int path);
+unsigned long long gs_counter(gs_counter_t c);
+unsigned long long gs_total_calls(void);
+
+/* A buffered writer over a file descriptor: no stdio, no malloc. */
+typedef struct {
+    int fd;
+    size_t n;
+    char buf[4096];
+} gs_out_t;
+void gs_out_write(gs_out_t *o, const char *p, size_t len);
+void gs_out_printf(gs_out_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Writes s as a JSON string (quoted, escaped; bytes that are not UTF-8
+ * become \u00XX). */
+void gs_out_json_str(gs_out_t *o, const char *s);
+void gs_out_flush(gs_out_t *o);
+
 /* Forgets every count (in a forked child). */
 void gs_stats_reset(void);
 
 /* --------------------------------------------------------------- diag.c */
 
 #include "diag.h"
+
+/* ------------------------------------------------------------- summary.c */
+
+/* Below this share of ops replayed the summary lists what stopped more. */
+#define GS_LOW_SHARE 0.90
+bool gs_share_is_low(void);
+/* Graphs built and not evicted. */
+unsigned long long gs_graphs_in_use(void);
+/* Writes the exit summary to fd: findings first (share replayed, graphs,
+ * time saved, what stopped more and what to do), then with `verbose` the
+ * detail tables (calls by function and path, every counter, every
+ * step-breaker with its callers, the streams). */
+void gs_summary_write(int fd, bool verbose);
+/* What a user can do about a step-breaker (one or two sentences). */
+const char *gs_breaker_advice(gs_breaker_t why, const char *detail_name);
 
 /* -------------------------------------------------------------- engine.c */
 

@@ -1,6 +1,8 @@
 /* test_log.c: src/log.c: the level is checked before formatting, every line
  * has the fixed prefix and ends in a newline, long lines are cut, one-shot
- * messages appear once, and warnings are capped. */
+ * messages appear once, warnings are capped, lines below warn are capped by
+ * GRAPHSHIM_LOG_LIMIT (capped messages not even evaluated past it) with one
+ * closing line saying how many were suppressed. */
 #include "cm.h"
 #include "gs.h"
 
@@ -87,6 +89,55 @@ static void test_raw(void **state)
     assert_string_equal(read_log(), "abc\n");
 }
 
+static void test_line_cap(void **state)
+{
+    (void)state;
+    int evaluated = 0;
+    gs_log_reset_counts();
+    open_log();
+    gs_opt.log = GS_LOG_DEBUG;
+    gs_opt.log_limit = 5;
+    for (int i = 0; i < 20; i++)
+        GS_DEBUG_CAPPED("step %d decided", bump(&evaluated));
+    /* Past the budget a capped message is neither formatted nor evaluated. */
+    assert_int_equal(evaluated, 5);
+    GS_INFO("an info line over the limit");
+    GS_WARN("a warning is not limited by GRAPHSHIM_LOG_LIMIT");
+    const char *log = read_log();
+    assert_int_equal(cm_count(log, "decided"), 5);
+    assert_non_null(strstr(log, "]: debug: step 5 decided\n"));
+    assert_null(strstr(log, "over the limit"));
+    assert_non_null(strstr(log, "not limited"));
+    gs_log_finish();
+    log = read_log();
+    char want[128];
+    snprintf(want, sizeof want, "graphshim[%ld]: 16 more log lines below warn level were "
+             "suppressed after the first 5 (GRAPHSHIM_LOG_LIMIT)\n", (long)getpid());
+    assert_non_null(strstr(log, want));
+    /* Said once: nothing more was suppressed since. */
+    gs_log_finish();
+    assert_int_equal(cm_count(read_log(), "suppressed after"), 1);
+    gs_opt.log = GS_LOG_WARN;
+    gs_opt.log_limit = gs_opt_defaults.log_limit;
+    gs_log_reset_counts();
+}
+
+static void test_no_limit(void **state)
+{
+    (void)state;
+    gs_log_reset_counts();
+    open_log();
+    gs_opt.log = GS_LOG_TRACE;
+    gs_opt.log_limit = 0;
+    for (int i = 0; i < 300; i++)
+        GS_LOG_CAPPED(GS_LOG_TRACE, "t%d", i);
+    assert_int_equal(cm_count(read_log(), "]: trace: t"), 300);
+    gs_log_finish();
+    assert_null(strstr(read_log(), "suppressed"));
+    gs_opt.log = GS_LOG_WARN;
+    gs_opt.log_limit = gs_opt_defaults.log_limit;
+}
+
 /* Last: it exhausts the warning budget of the process. */
 static void test_warning_cap(void **state)
 {
@@ -119,6 +170,8 @@ int main(void)
         cmocka_unit_test(test_once),
         cmocka_unit_test(test_raw),
         cmocka_unit_test(test_unopenable_file),
+        cmocka_unit_test(test_line_cap),
+        cmocka_unit_test(test_no_limit),
         cmocka_unit_test(test_warning_cap),
     };
     int r = cmocka_run_group_tests_name("log", tests, NULL, NULL);

@@ -180,6 +180,56 @@ static void test_names(void **state)
     assert_string_equal(gs_mode_name((gs_mode_t)42), "?");
 }
 
+/* The shared table: every default formats to text that parses back to
+ * itself (what the launcher prints as the default is what the library
+ * uses), every option has a meaning, and names are found with or without
+ * the prefix. */
+static void test_table(void **state)
+{
+    (void)state;
+    assert_true(gs_noptdescs >= 16);
+    for (size_t i = 0; i < gs_noptdescs; i++) {
+        const gs_optdesc_t *d = &gs_optdescs[i];
+        char text[1100];
+        assert_non_null(d->meaning);
+        assert_true(strlen(d->meaning) > 10);
+        assert_ptr_equal(gs_opt_find(d->name), d);
+        char var[64];
+        snprintf(var, sizeof var, "GRAPHSHIM_%s", d->name);
+        assert_ptr_equal(gs_opt_find(var), d);
+        gs_opt_format(d, &gs_opt_defaults, text, sizeof text);
+        if (text[0] == '\0') /* unset paths and lists: no default value */
+            continue;
+        gs_options_t o = gs_opt_defaults;
+        memset((char *)&o + d->offset, 0x5a, d->size);
+        assert_true(gs_opt_parse(d, text, &o));
+        assert_memory_equal((char *)&o + d->offset, (const char *)&gs_opt_defaults + d->offset,
+                            d->kind == GS_OPT_PATH || d->kind == GS_OPT_LIST ? strlen(text) + 1
+                                                                            : d->size);
+    }
+    assert_null(gs_opt_find("NO_SUCH_OPTION"));
+    assert_null(gs_opt_find("mode"));
+}
+
+static void test_stats_levels(void **state)
+{
+    (void)state;
+    const gs_optdesc_t *d = gs_opt_find("STATS");
+    gs_options_t o = gs_opt_defaults;
+    assert_true(gs_opt_parse(d, "Verbose", &o));
+    assert_int_equal(o.stats, GS_STATS_VERBOSE);
+    assert_true(gs_opt_parse(d, "yes", &o));
+    assert_int_equal(o.stats, GS_STATS_ON);
+    assert_true(gs_opt_parse(d, "0", &o));
+    assert_int_equal(o.stats, GS_STATS_OFF);
+    assert_false(gs_opt_parse(d, "loud", &o));
+    assert_int_equal(o.stats, GS_STATS_OFF);
+    char text[16];
+    o.stats = GS_STATS_VERBOSE;
+    gs_opt_format(d, &o, text, sizeof text);
+    assert_string_equal(text, "verbose");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +241,8 @@ int main(void)
         cmocka_unit_test(test_init_invalid_keeps_defaults),
         cmocka_unit_test(test_engine_options),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_stats_levels),
     };
     return cmocka_run_group_tests_name("options", tests, setup, teardown);
 }
