@@ -42,7 +42,9 @@ grep -q "from sample_step (stats_sample) <- main (stats_sample)" "$TMP/rep" || f
 grep -q "attribute CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION: twice" "$TMP/rep" || fail "attribute not named"
 [ -s "$TMP/steps.svg" ] || fail "no SVG written"
 if command -v python3 >/dev/null 2>&1; then
-    python3 - "$TMP/steps.svg" "$(stats_get "$TMP/full.json" history.kept)" <<'PY' || fail "the SVG is not well-formed, or lacks its bars"
+    # One bar per step kept, in both files (the real run's history too).
+    kept=$(( $(stats_get "$TMP/full.json" history.kept) + $(stats_get "$TMP/regular.json" history.kept) ))
+    python3 - "$TMP/steps.svg" "$kept" <<'PY' || fail "the SVG is not well-formed, or lacks its bars"
 import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 ns = "{http://www.w3.org/2000/svg}"
