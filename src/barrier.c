@@ -55,6 +55,15 @@ static void forget_stream(gs_stream_t *st)
     gs_streams_reset(st->key);
 }
 
+/* Whether a context-wide barrier cuts some step short (one that holds ops,
+ * or has fewer than GRAPHSHIM_MIN_OPS). */
+static bool cut_any;
+static void note_cut(gs_stream_t *st)
+{
+    cut_any |= st->origin == st &&
+               (st->holding || (st->n > 0 && st->n < (unsigned)gs_opt.min_ops));
+}
+
 static void settle_everything(gs_breaker_t why)
 {
     gs_hold_settle_all(NULL, false, why);
@@ -86,7 +95,10 @@ void gs_eng_barrier_all(gs_fn_id_t id)
         return;
     }
     pthread_mutex_lock(&gs_eng_lock);
-    if (atomic_load_explicit(&gs_holders, memory_order_relaxed) > 0)
+    gs_eng_call = id;
+    cut_any = false;
+    gs_for_each_stream(note_cut);
+    if (cut_any)
         gs_breaker(GS_BRK_barrier, id);
     gs_frees += frees_memory(id);
     settle_everything(GS_BRK_barrier);
@@ -107,8 +119,10 @@ void gs_eng_after_barrier(gs_fn_id_t id, CUstream s, CUresult res)
     if (begins_capture(id)) {
         /* The program builds a graph of its own: stand aside until it ends
          * (invariant 5). Everything held was issued before the call. */
-        if (res == CUDA_SUCCESS)
+        if (res == CUDA_SUCCESS) {
             atomic_fetch_add(&gs_captures, 1);
+            gs_breaker(GS_BRK_capture, id);
+        }
         return;
     }
     switch (id) {

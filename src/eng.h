@@ -441,6 +441,9 @@ bool gs_test_fail_hit(gs_fn_id_t id);
 extern GS_HIDDEN unsigned gs_test_drop_edge;
 
 extern GS_HIDDEN pthread_mutex_t gs_eng_lock;
+/* The driver call the engine is deciding about (under the lock): what a
+ * step-breaker names when a step is cut because of it. */
+extern GS_HIDDEN unsigned gs_eng_call;
 extern GS_HIDDEN bool gs_eng_disabled;
 extern GS_HIDDEN atomic_int gs_captures;
 /* A graph call failed: counts it, and past the limit turns the engine into

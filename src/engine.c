@@ -18,6 +18,7 @@
 #define GS_MAX_FAILURES 8
 
 pthread_mutex_t gs_eng_lock = PTHREAD_MUTEX_INITIALIZER;
+unsigned gs_eng_call;
 bool gs_eng_disabled;
 unsigned gs_frees; /* under gs_eng_lock */
 atomic_int gs_captures; /* program captures in progress */
@@ -95,6 +96,11 @@ void gs_eng_failure(gs_counter_t reason, const char *what, CUresult r)
     static unsigned nlogged;
     bool seen = false;
     gs_count(reason, 1);
+    unsigned id = 0;
+    for (unsigned i = 0; i < GS_FN_COUNT && id == 0; i++)
+        if (gs_fn_names[i] != NULL && strcmp(gs_fn_names[i], what) == 0)
+            id = i;
+    gs_breaker(GS_BRK_failed, id);
     for (unsigned i = 0; i < nlogged; i++)
         seen |= logged[i] == what;
     if (!seen && nlogged < 32) {

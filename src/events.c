@@ -75,6 +75,7 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
         return FORWARD_RECORD();
     }
     pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_call = id;
     gs_stream_t *x;
     gs_rec_t *r = NULL;
     gs_event_t *ev = gs_event_get(e, true);
@@ -131,6 +132,7 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
         return REAL(evwait_fn, id)(s, e, flags);
     }
     pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_call = id;
     gs_event_t *ev = gs_event_get(e, false);
     const gs_rec_t *rec = gs_event_in_step(ev);
     bool pt;
@@ -223,6 +225,7 @@ void gs_eng_event_host(gs_fn_id_t id, CUevent e)
         return;
     }
     pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_call = id;
     gs_event_t *ev = gs_event_get(e, false);
     if (gs_event_in_step(ev) != NULL) {
         gs_stream_t *g = ev->origin;

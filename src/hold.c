@@ -63,7 +63,12 @@ static gs_counter_t div_counter(gs_breaker_t why)
 static void cut(gs_stream_t *st, gs_breaker_t why, unsigned detail)
 {
     gs_count(div_counter(why), 1);
-    gs_breaker(why, detail);
+    /* Reasons that are calls name the call that cut the step; a failed
+     * graph call was counted, with its name, where it failed. */
+    bool call = why != GS_BRK_mismatch && why != GS_BRK_staging && why != GS_BRK_full &&
+                why != GS_BRK_attribute;
+    if (why != GS_BRK_failed)
+        gs_breaker(why, call && detail == 0 ? gs_eng_call : detail);
     st->cut = why;
 }
 
