@@ -24,6 +24,7 @@
 #define GS_ARENA_BYTES (8u << 20)
 
 static gs_stream_t *streams;
+gs_stream_t *gs_legacy_stream;
 static gs_template_t *templates;
 static unsigned ntemplates;
 static uint64_t tick;
@@ -86,12 +87,20 @@ static bool is_blocking(const gs_stream_t *st, CUstream handle)
     return (flags & CU_STREAM_NON_BLOCKING) == 0;
 }
 
+/* The stream looked up last: a decode loop issues op after op on one
+ * stream, and a hash lookup per op costs more than the rest of holding it.
+ * Streams are never freed (a destroyed stream is reset), so the pointer
+ * stays valid. */
+static gs_stream_t *last_stream;
+
 gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle)
 {
-    gs_stream_t *st = NULL;
+    gs_stream_t *st = last_stream;
+    if (GS_LIKELY(st != NULL && st->key == key))
+        return st;
     HASH_FIND(hh, streams, &key, sizeof key, st);
     if (GS_LIKELY(st != NULL))
-        return st;
+        return last_stream = st;
     st = calloc(1, sizeof *st);
     if (st == NULL)
         return NULL;
@@ -116,7 +125,9 @@ gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle)
     st->origin = st;
     gs_step_reset(st);
     HASH_ADD(hh, streams, key, sizeof st->key, st);
-    return st;
+    if (st->legacy)
+        gs_legacy_stream = st;
+    return last_stream = st;
 }
 
 size_t gs_arena_bytes(void) { return GS_ARENA_BYTES; }

@@ -84,6 +84,10 @@ typedef struct gs_func {
     uint32_t argsize;   /* bytes of the packed argument buffer */
     uint32_t *off, *size;
     char *name;
+    /* The signature of its last launch without attributes, and what it was
+     * made of (entry point, block, shared memory). */
+    uint64_t sig;
+    unsigned sig_id, sig_block[3], sig_shmem;
     UT_hash_handle hh;
 } gs_func_t;
 
@@ -359,6 +363,8 @@ typedef struct gs_stream {
 } gs_stream_t;
 
 gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle);
+/* The legacy stream's, once it has been used (NULL before). */
+extern GS_HIDDEN gs_stream_t *gs_legacy_stream;
 gs_stream_t *gs_stream_find(uint64_t key);
 /* Empties the current step of st: no records, nothing held, streams that
  * had joined it go back to steps of their own. */
@@ -417,8 +423,13 @@ void gs_hold_settle_all(gs_stream_t *except, bool blocking_only, gs_breaker_t wh
 /* Issues held records [issued, end) one by one, in order. */
 void gs_hold_issue(gs_stream_t *st, unsigned end);
 /* Makes st wait for the graph that holds some of its ops, if there is one,
- * before it gets work of its own. */
-void gs_hold_join_pending(gs_stream_t *st);
+ * before it gets work of its own (inline: asked before every op). */
+void gs_hold_join_pending_slow(gs_stream_t *st);
+static inline void gs_hold_join_pending(gs_stream_t *st)
+{
+    if (GS_UNLIKELY(st->pending != NULL))
+        gs_hold_join_pending_slow(st);
+}
 /* ... for every stream (before a legacy-stream op). */
 void gs_hold_join_all_pending(void);
 /* The stream a held record of st's step goes out on when issued by the

@@ -89,10 +89,8 @@ static CUstream launch_stream(const gs_stream_t *st)
 
 /* ---------------------------------------------------- ordering of slots */
 
-void gs_hold_join_pending(gs_stream_t *x)
+void gs_hold_join_pending_slow(gs_stream_t *x)
 {
-    if (GS_LIKELY(x->pending == NULL))
-        return;
     CUevent e = x->pending;
     x->pending = NULL;
     CUresult r = GS_CALL(cuStreamWaitEvent, x->handle, e, 0);

@@ -30,7 +30,7 @@ static void legacy_rules(gs_stream_t *x)
         gs_hold_settle_all(x->origin, true, GS_BRK_legacy);
         gs_hold_join_all_pending();
     } else if (x->blocking) {
-        gs_stream_t *l = gs_stream_find(GS_KEY_LEGACY);
+        gs_stream_t *l = gs_legacy_stream;
         if (l != NULL && l->holding && l != x->origin)
             gs_hold_settle(l, GS_BRK_legacy);
     }
@@ -68,7 +68,10 @@ gs_rec_outcome_t gs_op_begin(gs_fn_id_t id, CUstream s, size_t bytes, gs_stream_
         size_t at = (g->used + 7u) & ~(size_t)7u;
         if (g->n < (unsigned)gs_opt.max_ops && at + bytes <= gs_arena_bytes()) {
             gs_rec_t *r = &g->recs[g->n];
-            memset(r, 0, sizeof *r);
+            /* Each kind fills its part of the union. */
+            r->kind = 0;
+            r->nattrs = 0;
+            r->flags = 0;
             r->id = (uint16_t)id;
             r->stream = s;
             r->slot = x->slot;
@@ -228,8 +231,16 @@ static CUresult kernel_op(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
         gs_stream_t *g = x->origin;
         uint8_t *data = g->arena + r->data;
         if (params != NULL)
-            for (unsigned i = 0; i < fn->nparams; i++)
-                memcpy(data + fn->off[i], params[i], fn->size[i]);
+            for (unsigned i = 0; i < fn->nparams; i++) {
+                /* Pointers and ints are most parameters: copies of a
+                 * constant size compile to one load and one store. */
+                uint8_t *to = data + fn->off[i];
+                switch (fn->size[i]) {
+                case 8: memcpy(to, params[i], 8); break;
+                case 4: memcpy(to, params[i], 4); break;
+                default: memcpy(to, params[i], fn->size[i]); break;
+                }
+            }
         else if (packed != NULL)
             memcpy(data, packed, fn->argsize);
         if (nattrs > 0)
@@ -242,7 +253,20 @@ static CUresult kernel_op(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
         memcpy(r->u.k.grid, grid, sizeof r->u.k.grid);
         memcpy(r->u.k.block, block, sizeof r->u.k.block);
         r->u.k.shmem = shmem;
-        r->sig = kernel_sig(id, fn, block, shmem, nattrs ? cfg->attrs : NULL, nattrs);
+        if (nattrs > 0) {
+            r->sig = kernel_sig(id, fn, block, shmem, cfg->attrs, nattrs);
+        } else {
+            /* Most launches of a kernel look alike: the last signature is
+             * kept with what it was made of. */
+            if (fn->sig_id != id || fn->sig_shmem != shmem ||
+                memcmp(fn->sig_block, block, sizeof fn->sig_block) != 0) {
+                fn->sig = kernel_sig(id, fn, block, shmem, NULL, 0);
+                fn->sig_id = id;
+                fn->sig_shmem = shmem;
+                memcpy(fn->sig_block, block, sizeof fn->sig_block);
+            }
+            r->sig = fn->sig;
+        }
         if (gs_op_commit(g, r)) {
             if (timed)
                 gs_diag_hold_ns(gs_clock_ns() - t0);
