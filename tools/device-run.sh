@@ -6,7 +6,11 @@
 # shim's per-call cost, and the PyTorch profiler's kernel count. Logs go to
 # $OUT; a short table is printed last.
 #   tools/device-run.sh CARRY_DIR [PART...]
-#   PART: check bench variants torch compile count cost (default: all but compile)
+#   PART: check bench variants torch compile count cost diag gpu
+#   (default: all but compile, diag and gpu). diag: the launcher's default
+#   summary of decode-bench, decode-bench --pdl, torch_decode and a JAX
+#   eager loop, with `graphshim report`; gpu: only the GPU tests of make
+#   check (GPU_TESTS, quicker than all of check).
 set -u
 CARRY=$(cd "$1" && pwd); shift
 PARTS=${*:-check bench variants torch count cost}
@@ -138,6 +142,28 @@ if [[ " $PARTS " == *" variants "* ]]; then
         ./tools/decode-bench --mode=graph --verbose --tokens=4 --warmup=0 --reps=1 $v >"$OUT/$c.out" 2>"$OUT/$c.err"
         note "  capture ${v:-(default)}: $(sed -n 's/^decode-bench: captured graph: //p' "$OUT/$c.err" | head -1) $(tail -1 "$OUT/$c.err" | grep -v 'captured graph' | cut -c1-160)"
     done
+fi
+if [[ " $PARTS " == *" gpu "* ]]; then
+    timeout "${CHECK_TIMEOUT:-480}" make -j8 check TESTS="${GPU_TESTS:-tests/gpu/gpu-graph.sh tests/gpu/gpu-dag.sh tests/gpu/gpu-variants.sh tests/gpu/gpu-fuzz.sh tests/gpu/gpu-drvapi.sh tests/gpu/gpu-rtapi.sh}" >"$OUT/gpucheck.log" 2>&1; rc=$?
+    note "gpu tests: rc=$rc $(grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR)' "$OUT/gpucheck.log" | tr -s ' ' | tr '\n' ' ')"
+    for t in tests/gpu/*.log; do [ -f "$t" ] && { note "  $t: $(tail -3 "$t" | tr '\n' ';' | cut -c1-300)"; cp "$t" "$OUT/gpu.$(basename "$t")"; }; done
+fi
+if [[ " $PARTS " == *" diag "* ]]; then
+    # Issue 9: what a user sees, through the launcher, with the default
+    # summary (--stats) and a stats file each, then the report of them all.
+    GS=./tools/graphshim
+    d() { local tag=$1; shift; "$GS" --stats="$OUT/diag-$tag.json" -- "$@" >"$OUT/diag-$tag.out" 2>"$OUT/diag-$tag.err"; echo "rc=$?" >>"$OUT/diag-$tag.out"; }
+    d db ./tools/decode-bench --mode=eager --reps=3
+    d dbpdl ./tools/decode-bench --mode=eager --pdl --reps=3
+    MODE=eager NEW=64 d torch python3 "$TD"
+    d jax python3 tools/jax-eager.py --steps=100
+    python3 tools/jax-eager.py --steps=100 >"$OUT/diag-jax-plain.out" 2>&1
+    "$GS" report --svg "$OUT/diag-steps.svg" "$OUT"/diag-db.json "$OUT"/diag-dbpdl.json "$OUT"/diag-torch.json "$OUT"/diag-jax.json >"$OUT/diag-report.txt" 2>&1
+    for tag in db dbpdl torch jax; do
+        note "diag $tag: $(grep -E 'checksum=' "$OUT/diag-$tag.out" | tail -1 | cut -c1-200)"
+        grep -v '^$' "$OUT/diag-$tag.err" | grep -A40 'summary:' | head -30 | sed 's/^/    /' >>"$summary"
+    done
+    note "diag jax without the shim: $(tail -1 "$OUT/diag-jax-plain.out" | cut -c1-200)"
 fi
 if [[ " $PARTS " == *" torch "* ]]; then
     run_mode() {
