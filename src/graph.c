@@ -342,6 +342,29 @@ static CUresult build_chunk(gs_template_t *t, gs_chunk_t *ch, const gs_rec_t *re
     return GS_CALL(cuGraphUpload, ch->exec, s);
 }
 
+/* How a template of len nodes is cut: the first chunk has
+ * GRAPHSHIM_CHUNK_FIRST nodes (the GPU starts on a step as soon as they are
+ * in), each next one twice the one before, up to GRAPHSHIM_CHUNK_OPS (0:
+ * one graph a step). Fills ch[] (first, count) when given; returns how many. */
+static unsigned chunk_sizes(unsigned len, gs_chunk_t *ch)
+{
+    unsigned max = gs_opt.chunk_ops > 0 ? (unsigned)gs_opt.chunk_ops : len;
+    unsigned size = gs_opt.chunk_first > 0 && (unsigned)gs_opt.chunk_first < max
+                        ? (unsigned)gs_opt.chunk_first
+                        : max;
+    unsigned n = 0;
+    for (unsigned first = 0; first < len; n++) {
+        unsigned count = len - first < size ? len - first : size;
+        if (ch != NULL) {
+            ch[n].first = first;
+            ch[n].count = count;
+        }
+        first += count;
+        size = size * 2 < max ? size * 2 : max;
+    }
+    return n;
+}
+
 bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
                     CUstream s)
 {
@@ -365,17 +388,15 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
     build_edges = 0;
     if (!gs_dag_build(&dag, recs, t->len))
         goto fail;
-    unsigned per = gs_opt.chunk_ops > 0 ? (unsigned)gs_opt.chunk_ops : t->len;
-    t->nchunks = (t->len + per - 1) / per;
+    t->nchunks = chunk_sizes(t->len, NULL);
     if ((t->chunks = calloc(t->nchunks, sizeof *t->chunks)) == NULL)
         goto fail;
     gs_mem_account((long long)(t->nchunks * sizeof *t->chunks), 0);
+    chunk_sizes(t->len, t->chunks);
     uint8_t *at = block;
     for (unsigned c = 0; c < t->nchunks; c++) {
         gs_chunk_t *ch = &t->chunks[c];
-        ch->first = c * per;
         ch->frees_seen = gs_frees;
-        ch->count = t->len - ch->first < per ? t->len - ch->first : per;
         if ((r = build_chunk(t, ch, recs, &dag, arena, &at, s, &what)) != CUDA_SUCCESS)
             goto fail;
     }

@@ -174,6 +174,10 @@ const gs_optdesc_t gs_optdescs[] = {
     {"CHUNK_OPS", GS_OPT_LONG, "an integer from 0 (one graph a step) to 65536",
      "nodes per graph chunk, each launched as soon as its ops have matched",
      NULL, 0, 0, 65536, OFF(chunk_ops)},
+    {"CHUNK_FIRST", GS_OPT_LONG, "an integer from 1 to 65536",
+     "nodes in a template's first chunk (the GPU starts on a step once they "
+     "are in); each next chunk doubles, up to GRAPHSHIM_CHUNK_OPS",
+     NULL, 0, 1, 65536, OFF(chunk_first)},
     {"DENY_KERNELS", GS_OPT_LIST, "comma-separated kernel-name patterns (fnmatch)",
      "kernels never graphed, added to the built-in *nccl*,*Nccl*,*NCCL*",
      NULL, 0, 0, 0, OFF(deny_kernels)},

@@ -36,6 +36,7 @@ typedef struct {
     long max_graphs;       /* templates kept (LRU) */
     size_t staging_max;    /* largest host-to-device copy snapshotted */
     long chunk_ops;        /* nodes per graph chunk; 0: one graph a step */
+    long chunk_first;      /* nodes in the first chunk; later ones double */
     char deny_kernels[1024]; /* extra kernel-name patterns never graphed */
     char dump_dir[256];    /* where template dumps go */
     char test_fail[256];   /* tests only: make the shim's own calls fail */
@@ -51,6 +52,7 @@ typedef struct {
         .log_limit = 10000, .stats = GS_STATS_OFF, .stats_file = "",         \
         .history = 4096, .warmup = 3, .min_ops = 2, .max_ops = 4096,         \
         .max_graphs = 64, .staging_max = 64 << 10, .chunk_ops = 64,          \
+        .chunk_first = 64,                                                   \
         .deny_kernels = "", .dump_dir = "", .test_fail = "",                 \
         .test_drop_edge = 0,                                                 \
     }

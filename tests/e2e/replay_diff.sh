@@ -131,3 +131,10 @@ for sc in stable grid diverge barrier variants prefix allops; do
 done
 STEPS=
 pass "chunks of 3 ops: every scenario identical"
+
+# Growing chunks: 1 node, then 2, then 4 (the first chunk goes out as soon
+# as the step's first op matched).
+scenario allops GRAPHSHIM_CHUNK_FIRST=1 GRAPHSHIM_CHUNK_OPS=4
+# 14 nodes in chunks of 1, 2, 4, 4, 3: five launches a replay.
+expect_eq "growing chunks: launches per replay" "$(( $(st graph_launches) / $(st replays) ))" 5
+pass "growing chunks (1, 2, 4, 4, 3 nodes): identical, $(st graph_launches) launches for $(st replays) replays"
