@@ -276,6 +276,7 @@ typedef struct gs_template {
     bool launched_with_staging;
     uint64_t last_used;
     unsigned long long replays;
+    uint64_t graph_ns;      /* measured time of its launches and patches */
     char *dump;             /* GRAPHSHIM_DUMP_DIR: what the template is */
     size_t dump_len;
     struct gs_template *next;  /* in the global list */

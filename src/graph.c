@@ -597,7 +597,9 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         }
         t->launched_with_staging = true;
     }
-    gs_diag_graph_ns(gs_clock_ns() - t0, ch->count, (unsigned)patched);
+    uint64_t dt = gs_clock_ns() - t0;
+    t->graph_ns += dt;
+    gs_diag_graph_ns(dt, ch->count, (unsigned)patched);
     gs_count(GS_CTR_nodes_patched, patched);
     gs_count(GS_CTR_ops_replayed, ch->count);
     gs_count(GS_CTR_graph_launches, 1);

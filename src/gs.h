@@ -221,6 +221,7 @@ void gs_log_raw(const char *text, size_t len);
     X(graphs_built, "graphs built")                                          \
     X(graphs_evicted, "graphs evicted (least recently used)")                \
     X(thrash_skipped, "steps not built again: evicted unused before")        \
+    X(retired, "templates retired: a replay cost more than its ops eagerly")  \
     X(replays, "steps replayed whole through graphs")                        \
     X(graph_launches, "graph launches (a step may be several chunks)")       \
     X(nodes_patched, "nodes patched")                                        \

@@ -206,6 +206,34 @@ static bool launch_chunk(gs_stream_t *st, gs_template_t *t, unsigned c, unsigned
     return false;
 }
 
+/* Never slower (issue 11): after 32 replays of a template, and every 1024
+ * after, what a replay cost (its launches and patches, measured, and holding
+ * its ops, at the measured median) is held against what its ops cost eager
+ * (the measured median of an eager launch, each). A template that does not
+ * pay (a two-node step whose patches cost more than its launches, say)
+ * goes back to eager: its graph is freed, the step is not built again, and
+ * the info log says so once. */
+static void check_payoff(gs_template_t *t)
+{
+    if (!gs_opt.payoff || (t->replays != 32 && t->replays % 1024 != 0))
+        return;
+    gs_costs_t c;
+    gs_diag_costs(&c);
+    if (c.eager.n < 4 || c.hold.n < 8)
+        return; /* too few samples to judge (the first 32 launches are timed) */
+    double eager = (double)t->len * (double)c.eager.median_ns;
+    double shim = (double)t->graph_ns / (double)t->replays +
+                  (double)t->len * (double)c.hold.median_ns;
+    if (shim <= eager)
+        return;
+    GS_INFO("a template of %u ops on stream %#llx does not pay: a replay costs %.1f us, its "
+            "ops eagerly %.1f us; it runs eagerly from now on", t->len,
+            (unsigned long long)t->stream_key, shim / 1e3, eager / 1e3);
+    gs_count(GS_CTR_retired, 1);
+    t->failed = true;
+    gs_graph_destroy(t);
+}
+
 /* Launches what remains of t, which the held records match whole; on
  * failure they go out eagerly. Either way they are issued afterwards. */
 static void launch(gs_stream_t *st, gs_template_t *t)
@@ -217,6 +245,8 @@ static void launch(gs_stream_t *st, gs_template_t *t)
     if (ok)
         gs_template_touch(t);
     stop_holding(st);
+    if (ok)
+        check_payoff(t);
     st->match_start = end;
     /* A periodic stream has no barrier to end its step: drop what is done. */
     if (st->period > 0 && st->issued == st->n)

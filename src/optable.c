@@ -174,6 +174,10 @@ const gs_optdesc_t gs_optdescs[] = {
     {"CHUNK_OPS", GS_OPT_LONG, "an integer from 0 (one graph a step) to 65536",
      "nodes per graph chunk, each launched as soon as its ops have matched",
      NULL, 0, 0, 65536, OFF(chunk_ops)},
+    {"PAYOFF", GS_OPT_BOOL, "1/true/yes/on or 0/false/no/off",
+     "retire a template whose replays cost more (measured launches, patches "
+     "and holding) than its ops cost eagerly: it runs eagerly from then on",
+     NULL, 0, 0, 0, OFF(payoff)},
     {"CHUNK_FIRST", GS_OPT_LONG, "an integer from 1 to 65536",
      "nodes in a template's first chunk (the GPU starts on a step once they "
      "are in); each next chunk doubles, up to GRAPHSHIM_CHUNK_OPS",
@@ -254,6 +258,14 @@ bool gs_opt_parse(const gs_optdesc_t *d, const char *v, gs_options_t *o)
             return false;
         memcpy(field, v, strlen(v) + 1);
         return true;
+    case GS_OPT_BOOL: {
+        bool b;
+        if (!gs_parse_bool(v, &b))
+            return false;
+        int x = b;
+        memcpy(field, &x, sizeof x);
+        return true;
+    }
     }
     return false;
 }
@@ -282,6 +294,10 @@ void gs_opt_format(const gs_optdesc_t *d, const gs_options_t *o, char *buf,
     case GS_OPT_SIZE:
         memcpy(&z, field, sizeof z);
         snprintf(buf, n, "%zu", z);
+        return;
+    case GS_OPT_BOOL:
+        memcpy(&x, field, sizeof x);
+        snprintf(buf, n, "%s", x ? "on" : "off");
         return;
     }
     snprintf(buf, n, "?");

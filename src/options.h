@@ -37,6 +37,7 @@ typedef struct {
     size_t staging_max;    /* largest host-to-device copy snapshotted */
     long chunk_ops;        /* nodes per graph chunk; 0: one graph a step */
     long chunk_first;      /* nodes in the first chunk; later ones double */
+    int payoff;            /* retire templates whose replays do not pay */
     char deny_kernels[1024]; /* extra kernel-name patterns never graphed */
     char dump_dir[256];    /* where template dumps go */
     char test_fail[256];   /* tests only: make the shim's own calls fail */
@@ -52,7 +53,7 @@ typedef struct {
         .log_limit = 10000, .stats = GS_STATS_OFF, .stats_file = "",         \
         .history = 4096, .warmup = 3, .min_ops = 2, .max_ops = 4096,         \
         .max_graphs = 64, .staging_max = 64 << 10, .chunk_ops = 64,          \
-        .chunk_first = 64,                                                   \
+        .chunk_first = 64, .payoff = 1,                                      \
         .deny_kernels = "", .dump_dir = "", .test_fail = "",                 \
         .test_drop_edge = 0,                                                 \
     }
@@ -64,7 +65,8 @@ typedef enum {
     GS_OPT_PATH,  /* a path, %p expanded to the pid */
     GS_OPT_LONG,  /* an integer in [min, max] */
     GS_OPT_SIZE,  /* a size with K/M/G, up to max */
-    GS_OPT_LIST   /* a string kept as given */
+    GS_OPT_LIST,  /* a string kept as given */
+    GS_OPT_BOOL   /* 1/true/yes/on or 0/false/no/off, stored as int */
 } gs_opt_kind_t;
 
 typedef struct {

@@ -29,6 +29,9 @@
  * hostfn    a host function per step that counts steps on the host
  * timing    timing events around the step's kernels
  * extwait   the step waits on an event recorded in the step before
+ * tiny      steps of two kernels whose arguments change every step, then a
+ *           sync: each replay patches both nodes (for the payoff rule; the
+ *           steps per second go to stderr)
  *
  * Prints one line: the scenario and a hash of every buffer and host value.
  */
@@ -46,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define N 256
 #define NB 8
@@ -307,6 +311,13 @@ static void after_timing(void)
 /* The step waits on an event recorded at the end of the step before (an
  * event from outside the step: an event wait node), alternating two events
  * (the node is patched). */
+static void step_tiny(lane_t *l, int step)
+{
+    axpy(l, l->s, 1, 0, 1.0f / (float)(step + 1), false);
+    axpy(l, l->s, 2, 1, (float)(step % 7), false);
+    CK(cuStreamSynchronize(l->s));
+}
+
 static void step_extwait(lane_t *l, int step)
 {
     if (step > 0)
@@ -424,6 +435,8 @@ int main(int argc, char **argv)
     CK(cuEventCreate(&t1, CU_EVENT_DEFAULT));
     lane_t l;
     lane_init(&l, s);
+    struct timespec w0, w1;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
     for (int step = 0; step < steps; step++) {
         if (strcmp(sc, "pdl") == 0)
             step_pdl(&l, step);
@@ -446,6 +459,10 @@ int main(int argc, char **argv)
             step_timing(&l, step);
         else if (strcmp(sc, "extwait") == 0)
             step_extwait(&l, step);
+        else if (strcmp(sc, "tiny") == 0) {
+            step_tiny(&l, step);
+            continue;
+        }
         else {
             fprintf(stderr, "unknown scenario %s\n", sc);
             return 2;
@@ -454,6 +471,9 @@ int main(int argc, char **argv)
         if (strcmp(sc, "timing") == 0)
             after_timing();
     }
+    clock_gettime(CLOCK_MONOTONIC, &w1);
+    fprintf(stderr, "prog_dag: %s steps/s=%.1f\n", sc,
+            steps / ((double)(w1.tv_sec - w0.tv_sec) + 1e-9 * (double)(w1.tv_nsec - w0.tv_nsec)));
     lane_fold(&l);
     fold(&l.acc, &host_steps, sizeof host_steps);
     fold(&l.acc, &elapsed_ok, sizeof elapsed_ok);

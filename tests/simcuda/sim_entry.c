@@ -9,6 +9,7 @@
  * anything: it is how a call is found, counted and made to fail. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "sim_internal.h"
@@ -193,6 +194,24 @@ void sim_entry_init(void)
     s = getenv("SIMCUDA_FAIL");
     if (s && *s)
         parse_fail_env(s);
+    s = getenv("SIMCUDA_LAUNCH_NS");
+    sim_launch_ns = s && *s ? strtoul(s, NULL, 10) : 0;
+    s = getenv("SIMCUDA_SETPARAMS_NS");
+    sim_setparams_ns = s && *s ? strtoul(s, NULL, 10) : 0;
+}
+
+unsigned long sim_launch_ns, sim_setparams_ns;
+
+/* Spends `ns` nanoseconds of CPU, as a driver call of that cost would. */
+void sim_spend(unsigned long ns)
+{
+    struct timespec t0, t;
+    if (ns == 0)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((unsigned long)((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec)) < ns);
 }
 
 /* ------------------------------------------------------- cuGetProcAddress */

@@ -350,6 +350,7 @@ static CUresult exec_node(CUgraphExec he, CUgraphNode h, enum sim_op_kind kind, 
  * now. */
 static CUresult exec_kernel_set(CUgraphExec he, CUgraphNode h, const CUDA_KERNEL_NODE_PARAMS_v2 *p)
 {
+    sim_spend(sim_setparams_ns);
     sim_op_t *old, op;
     CUresult r = exec_node(he, h, SIM_OP_KERNEL, &old);
     if (r == CUDA_SUCCESS)

@@ -97,9 +97,14 @@ extern const size_t sim_core_nprocs, sim_entry_nprocs, sim_mem_nprocs, sim_copy_
     sim_stream_nprocs, sim_launch_nprocs, sim_graph_nprocs, sim_exec_nprocs, sim_capture_nprocs,
     sim_kernels_nprocs;
 
-/* Names the entry points and reads SIMCUDA_GPA_HIDDEN and SIMCUDA_FAIL; run
- * once by the library constructor. */
+/* Names the entry points and reads SIMCUDA_GPA_HIDDEN, SIMCUDA_FAIL and the
+ * costs below; run once by the library constructor. */
 void sim_entry_init(void);
+/* SIMCUDA_LAUNCH_NS, SIMCUDA_SETPARAMS_NS: CPU time an eager launch and a
+ * kernel node update take (default 0), so that a test can give the
+ * simulated driver a GPU's costs; sim_spend spends it. */
+extern unsigned long sim_launch_ns, sim_setparams_ns;
+void sim_spend(unsigned long ns);
 
 /* ------------------------------------------------------------ "sim_core.c" */
 

@@ -251,6 +251,7 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
                        unsigned shmem, CUstream hs, int ptsz, void **params, void **extra,
                        const CUlaunchAttribute *attrs, unsigned nattrs, int cooperative)
 {
+    sim_spend(sim_launch_ns);
     sim_stream_t *s = NULL;
     sim_kdef_t *k = NULL;
     int max_shmem;

@@ -1,0 +1,41 @@
+#!/bin/sh
+# payoff.sh: the never-slower rule (GRAPHSHIM_PAYOFF, on by default). A
+# program of two-kernel steps whose arguments change every step, so that
+# every replay patches both nodes, on a simulated driver given a GPU's kind
+# of costs (SIMCUDA_LAUNCH_NS per eager launch, SIMCUDA_SETPARAMS_NS per
+# kernel node update):
+# - where patching costs more than launching, the template is retired after
+#   32 replays (its graph freed, the info log says so), and the program runs
+#   about as fast as without the shim, far faster than with the rule off;
+# - where launching costs more, the template stays and replays every step.
+# Results are identical throughout.
+. "${top_srcdir:-.}/tests/env.sh"
+P="$E2E/prog_dag"
+STEPS=4000
+rate() { sed -n 's/.*steps\/s=\([0-9.]*\).*/\1/p' "$1" | tail -1; }
+
+dear_patch="SIMCUDA_LAUNCH_NS=500 SIMCUDA_SETPARAMS_NS=20000"
+run_sim $dear_patch "$P" tiny --steps=$STEPS >"$TMP/plain" 2>"$TMP/plain.err" || fail "without the shim"
+run_shim $dear_patch GRAPHSHIM_LOG=info GRAPHSHIM_STATS_FILE="$TMP/st" "$P" tiny --steps=$STEPS \
+    >"$TMP/shim" 2>"$TMP/shim.err" || fail "under the shim"
+run_shim $dear_patch GRAPHSHIM_PAYOFF=0 "$P" tiny --steps=$STEPS >"$TMP/off" 2>"$TMP/off.err" ||
+    fail "under the shim, the rule off"
+cmp -s "$TMP/plain" "$TMP/shim" || fail "result differs under the shim"
+cmp -s "$TMP/plain" "$TMP/off" || fail "result differs under the shim with the rule off"
+expect_eq "templates retired" "$(stats_get "$TMP/st" totals.retired)" 1
+expect_eq "replays before it was retired" "$(stats_get "$TMP/st" totals.replays)" 32
+grep -q "does not pay: a replay costs .* us, its ops eagerly .* us; it runs eagerly from now on" \
+    "$TMP/shim.err" || fail "retirement not logged"
+p=$(rate "$TMP/plain.err") s=$(rate "$TMP/shim.err") o=$(rate "$TMP/off.err")
+awk -v p="$p" -v s="$s" -v o="$o" 'BEGIN { exit !(s > 0.5 * p && s > 2 * o) }' ||
+    fail "steps/s: $p without the shim, $s with the rule, $o without it"
+pass "patches dearer than launches: retired after 32 replays; steps/s $p without the shim, $s under it, $o with the rule off"
+
+dear_launch="SIMCUDA_LAUNCH_NS=20000"
+run_sim $dear_launch "$P" tiny --steps=300 >"$TMP/plain" 2>"$TMP/plain.err" || fail "without the shim (2)"
+run_shim $dear_launch GRAPHSHIM_STATS_FILE="$TMP/st" "$P" tiny --steps=300 >"$TMP/shim" 2>"$TMP/shim.err" ||
+    fail "under the shim (2)"
+cmp -s "$TMP/plain" "$TMP/shim" || fail "result differs under the shim (2)"
+expect_eq "templates retired where launches are dear" "$(stats_get "$TMP/st" totals.retired)" 0
+[ "$(stats_get "$TMP/st" totals.replays)" -ge 290 ] || fail "replays: $(stats_get "$TMP/st" totals.replays)"
+pass "launches dearer than patches: kept, $(stats_get "$TMP/st" totals.replays) replays; steps/s $(rate "$TMP/plain.err") without the shim, $(rate "$TMP/shim.err") under it"
