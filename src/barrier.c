@@ -79,11 +79,13 @@ void gs_eng_barrier_stream(gs_fn_id_t id, CUstream s)
         return;
     }
     pthread_mutex_lock(&gs_eng_lock);
-    gs_frees += frees_memory(id);
     if (begins_capture(id))
         settle_everything(GS_BRK_capture);
     else if (gs_op_barrier(id, s, GS_BRK_barrier))
         gs_breaker(GS_BRK_barrier, id);
+    /* Counted after the steps closed: a template formed just now, at this
+     * barrier, must still set its copy nodes again after this free. */
+    gs_frees += frees_memory(id);
     pthread_mutex_unlock(&gs_eng_lock);
 }
 
@@ -100,8 +102,8 @@ void gs_eng_barrier_all(gs_fn_id_t id)
     gs_for_each_stream(note_cut);
     if (cut_any)
         gs_breaker(GS_BRK_barrier, id);
-    gs_frees += frees_memory(id);
     settle_everything(GS_BRK_barrier);
+    gs_frees += frees_memory(id); /* after the steps closed (see above) */
     if (id == GS_ID_cuModuleUnload || id == GS_ID_cuLibraryUnload) {
         /* Kernels of the module die with it, and a later module may reuse
          * their handles: every template, record and layout goes. */
