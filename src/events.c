@@ -110,6 +110,7 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
         ev->index = g->n;
         forward = !gs_op_commit(g, r);
         if (forward) {
+            gs_hold_join_pending(x);
             res = FORWARD_RECORD();
             gs_op_forwarded(g, res);
         }
@@ -173,6 +174,7 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
             pthread_mutex_unlock(&gs_eng_lock);
             return CUDA_SUCCESS;
         }
+        gs_hold_join_pending(xs);
         res = REAL(evwait_fn, id)(s, e, flags);
         gs_op_forwarded(g, res);
     } else {
@@ -208,6 +210,7 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
             pthread_mutex_unlock(&gs_eng_lock);
             return CUDA_SUCCESS;
         }
+        gs_hold_join_pending(x);
         res = REAL(hostfn_fn, id)(s, fn, data);
         gs_op_forwarded(g, res);
     } else {

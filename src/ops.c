@@ -90,6 +90,7 @@ gs_rec_outcome_t gs_op_begin(gs_fn_id_t id, CUstream s, size_t bytes, gs_stream_
         x = *xp; /* the step may have ended: the stream is on its own */
         g = x->origin;
     }
+    gs_hold_join_pending(x); /* forwarded after what settling launched */
     return GS_REC_PASS;
 }
 
@@ -138,6 +139,9 @@ bool gs_op_close(gs_stream_t *x, gs_breaker_t why)
     if (g->holding)
         gs_hold_settle(g, why);
     gs_step_close(g);
+    /* Settling may have launched a graph that holds some of x's ops: the
+     * call about to be forwarded on x must come after it. */
+    gs_hold_join_pending(x);
     return cut;
 }
 
@@ -279,6 +283,8 @@ static CUresult kernel_op(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
      * an attribute by its id, the rest by the call. */
     if (o == GS_REC_BARRIER || !graphable)
         gs_breaker(graphable ? GS_BRK_args : why, why == GS_BRK_attribute ? detail : id);
+    if (x != NULL)
+        gs_hold_join_pending(x); /* a graph launched just now may hold its ops */
     if (timed)
         t0 = gs_clock_ns();
     CUresult res = cfg ? REAL(launch_ex_fn, id)(cfg, f, params, extra)
@@ -370,7 +376,7 @@ static uint64_t copy_sig(gs_fn_id_t id, const copy_in_t *c)
 /* Records and decides a copy; *forward says whether the caller must issue
  * it, and *gp is the step to tell (NULL: none). */
 static void copy_op(gs_fn_id_t id, CUstream s, const copy_in_t *c, bool *forward,
-                    gs_stream_t **gp)
+                    gs_stream_t **gp, gs_stream_t **xp)
 {
     gs_stream_t *x;
     gs_rec_t *r = NULL;
@@ -378,6 +384,7 @@ static void copy_op(gs_fn_id_t id, CUstream s, const copy_in_t *c, bool *forward
     gs_rec_outcome_t o = gs_op_begin(id, s, bytes, &x, &r);
     *forward = true;
     *gp = NULL;
+    *xp = x;
     if (o == GS_REC_OK && (c->kind < 0 || c->n == 0))
         o = GS_REC_BARRIER;
     if (o == GS_REC_BARRIER) {
@@ -421,10 +428,12 @@ static void copy_op(gs_fn_id_t id, CUstream s, const copy_in_t *c, bool *forward
     pthread_mutex_lock(&gs_eng_lock)
 #define COPY_END(id, s, fwd)                                                 \
     bool forward_;                                                           \
-    gs_stream_t *g_;                                                         \
+    gs_stream_t *g_, *x_;                                                    \
     CUresult res_ = CUDA_SUCCESS;                                            \
-    copy_op(id, s, &cin, &forward_, &g_);                                    \
+    copy_op(id, s, &cin, &forward_, &g_, &x_);                               \
     if (forward_) {                                                          \
+        if (x_ != NULL)                                                      \
+            gs_hold_join_pending(x_);                                        \
         res_ = (fwd);                                                        \
         if (g_ != NULL)                                                      \
             gs_op_forwarded(g_, res_);                                             \

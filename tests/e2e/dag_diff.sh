@@ -74,6 +74,12 @@ grep -q "elapsed_ok=$(grep -o 'steps=[0-9]*' "$TMP/shim" | cut -d= -f2)" "$TMP/s
     fail "timing: cuEventElapsedTime did not succeed every step under the shim"
 scenario extwait
 atleast replays 20 extwait
+# Found by the fuzzer (seed 1658, in a batch): a step of [record on A, wait
+# on B] replays as a graph when the program then launches its own graph on
+# B; that launch must still follow the shim's graph (B's pending wait is
+# applied after the settle, before the barrier goes out).
+scenario capfork
+atleast replays 20 capfork
 pass "host functions, timing events and waits on earlier events inside steps: replayed, identical"
 
 # Chunks of 3 ops cut every DAG across chunks.

@@ -29,6 +29,11 @@
  * hostfn    a host function per step that counts steps on the host
  * timing    timing events around the step's kernels
  * extwait   the step waits on an event recorded in the step before
+ * capfork   A records an event, a second stream waits on it (and every
+ *           other step runs a kernel) and launches a graph the program
+ *           captured (a memset), then A reads what it wrote: the shim's
+ *           graph of the shorter step goes out only when the program's
+ *           graph launch settles it, and that launch must still follow it
  * tiny      steps of two kernels whose arguments change every step, then a
  *           sync: each replay patches both nodes (for the payoff rule; the
  *           steps per second go to stderr)
@@ -311,6 +316,32 @@ static void after_timing(void)
 /* The step waits on an event recorded at the end of the step before (an
  * event from outside the step: an event wait node), alternating two events
  * (the node is patched). */
+static CUgraphExec capfork_exec;
+
+static void step_capfork(lane_t *l, int step)
+{
+    if (capfork_exec == NULL) {
+        CUgraph g;
+        CK(cuStreamBeginCapture_v2(side[0], CU_STREAM_CAPTURE_MODE_THREAD_LOCAL));
+        CK(cuMemsetD32Async(l->b[4], 0x3f800000u, N, side[0])); /* 1.0f */
+        CK(cuStreamEndCapture(side[0], &g));
+        CK(cuGraphInstantiateWithFlags(&capfork_exec, g, 0));
+        CK(cuGraphDestroy(g));
+    }
+    CK(cuMemsetD32Async(l->b[4], 0x40000000u, N, l->s)); /* A writes 2.0 to b4 ... */
+    CK(cuEventRecord(evs[0], l->s));
+    CK(cuStreamWaitEvent(side[0], evs[0], 0));
+    /* Every other step the side stream does more first: two templates
+     * share the prefix, so the shorter one goes out only when the program's
+     * graph launch (a barrier of the side stream) settles it. */
+    if (step % 2)
+        axpy(l, side[0], 5, 4, 1.0f, false);
+    CK(cuGraphLaunch(capfork_exec, side[0])); /* ... the graph writes 1.0 over it */
+    CK(cuStreamSynchronize(side[0]));
+    axpy(l, l->s, 1, 4, (float)(step % 3 + 1), false); /* A reads the graph's b4 */
+    inc(l, l->s);
+}
+
 static void step_tiny(lane_t *l, int step)
 {
     axpy(l, l->s, 1, 0, 1.0f / (float)(step + 1), false);
@@ -459,6 +490,8 @@ int main(int argc, char **argv)
             step_timing(&l, step);
         else if (strcmp(sc, "extwait") == 0)
             step_extwait(&l, step);
+        else if (strcmp(sc, "capfork") == 0)
+            step_capfork(&l, step);
         else if (strcmp(sc, "tiny") == 0) {
             step_tiny(&l, step);
             continue;
