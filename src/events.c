@@ -137,7 +137,8 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
     gs_event_t *ev = gs_event_get(e, false);
     const gs_rec_t *rec = gs_event_in_step(ev);
     bool pt;
-    gs_stream_t *x = gs_stream_get(gs_stream_key(id, s, &pt), pt, s);
+    uint64_t key = gs_stream_key(id, s, &pt); /* before pt is read */
+    gs_stream_t *x = gs_stream_get(key, pt, s);
     int ref = -1;
     bool ok = event_nodes() && x != NULL;
     if (ok && rec != NULL) {
