@@ -7,8 +7,9 @@
  *
  * - a kernel, copy, memset, host function or wait on an event recorded
  *   before the step depends on its stream's frontier, and becomes it;
- * - an event record depends on the frontier but does not replace it: later
- *   work on the stream does not wait for the record, as in a stream;
+ * - an event record is a node of its stream's chain like the others (later
+ *   work on the stream follows it, so that timing events time what they
+ *   would in a stream);
  * - a wait on an event recorded inside the step makes no node: the record
  *   joins the waiting stream's frontier (fork and join);
  * - a record that a later record of the same event in the step supersedes
@@ -169,8 +170,10 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
                                    : CU_GRAPH_DEPENDENCY_TYPE_DEFAULT;
             e++;
         }
-        if (r->kind == GS_OP_EVREC)
-            continue; /* a side leaf: the stream does not wait for it */
+        /* Every node, an event record too, becomes its stream's frontier:
+         * what follows on the stream starts after the record, so a timing
+         * event records the point it was recorded at (as a leaf it could
+         * record late: measured on an H200, a negative elapsed time). */
         f->count = 1;
         f->n[0] = i;
         f->last = (int)i;

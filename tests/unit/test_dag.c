@@ -3,8 +3,8 @@
  *
  * The DAG must be what stream capture makes of the same calls: stream order
  * as full edges, a programmatic edge into a PDL launch from the kernel before
- * it on its stream (and a full one after a copy), event records as side
- * leaves, waits on the step's own events as joins (no node), waits on
+ * it on its stream (and a full one after a copy), event records in their
+ * stream's chain, waits on the step's own events as joins (no node), waits on
  * earlier events as nodes; every attribute of cuda.h has a decision. */
 #include "cm.h"
 #include "eng.h"
@@ -87,7 +87,7 @@ static void test_fork_join(void **state)
     add(GS_OP_EVREC, 0, 0, -1);   /* 1: record e1 on A */
     add(GS_OP_EVWAIT, 1, 0, 1);   /* 2: B waits e1: no node */
     add(GS_OP_KERNEL, 1, 0, -1);  /* 3: B, after the record */
-    add(GS_OP_KERNEL, 0, 0, -1);  /* 4: A, not after the record */
+    add(GS_OP_KERNEL, 0, 0, -1);  /* 4: A, after the record (its stream's chain) */
     add(GS_OP_EVREC, 1, 0, -1);   /* 5: record e2 on B */
     add(GS_OP_EVWAIT, 0, 0, 5);   /* 6: A waits e2 */
     add(GS_OP_KERNEL, 0, GS_REC_PDL, -1); /* 7: joins: A's kernel (programmatic), e2 */
@@ -97,7 +97,7 @@ static void test_fork_join(void **state)
     assert_true(d.virt[2]);
     assert_string_equal(edges_of(&d, 2), "");
     assert_string_equal(edges_of(&d, 3), "1:0");
-    assert_string_equal(edges_of(&d, 4), "0:0");
+    assert_string_equal(edges_of(&d, 4), "1:0");
     assert_string_equal(edges_of(&d, 5), "3:0");
     assert_true(d.virt[6]);
     assert_string_equal(edges_of(&d, 7), "4:1 5:0");
