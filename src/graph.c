@@ -349,7 +349,8 @@ static CUresult build_chunk(gs_template_t *t, gs_chunk_t *ch, const gs_rec_t *re
 static unsigned chunk_sizes(unsigned len, gs_chunk_t *ch)
 {
     unsigned max = gs_opt.chunk_ops > 0 ? (unsigned)gs_opt.chunk_ops : len;
-    unsigned size = gs_opt.chunk_first > 0 && (unsigned)gs_opt.chunk_first < max
+    unsigned size = gs_opt.chunk_ops > 0 && gs_opt.chunk_first > 0 &&
+                            (unsigned)gs_opt.chunk_first < max
                         ? (unsigned)gs_opt.chunk_first
                         : max;
     unsigned n = 0;

@@ -52,8 +52,8 @@ typedef struct {
         .mode = GS_MODE_REPLAY, .log = GS_LOG_WARN, .log_file = "",          \
         .log_limit = 10000, .stats = GS_STATS_OFF, .stats_file = "",         \
         .history = 4096, .warmup = 3, .min_ops = 2, .max_ops = 4096,         \
-        .max_graphs = 64, .staging_max = 64 << 10, .chunk_ops = 64,          \
-        .chunk_first = 64, .payoff = 1,                                      \
+        .max_graphs = 64, .staging_max = 64 << 10, .chunk_ops = 128,         \
+        .chunk_first = 8, .payoff = 1,                                       \
         .deny_kernels = "", .dump_dir = "", .test_fail = "",                 \
         .test_drop_edge = 0,                                                 \
     }

@@ -107,7 +107,7 @@ check_cfg() { # VAR=VALUE "from ..." pattern
 check_cfg GRAPHSHIM_WARMUP=7 "from environment; default 3; accepts an integer from 2 to 1000"
 check_cfg GRAPHSHIM_MAX_GRAPHS=9 "from --set; default 64"
 check_cfg GRAPHSHIM_MODE=observe "from --mode; default replay; accepts replay, observe or passthrough"
-check_cfg GRAPHSHIM_CHUNK_OPS=64 "from default; default 64"
+check_cfg GRAPHSHIM_CHUNK_OPS=128 "from default; default 128"
 check_cfg GRAPHSHIM_MAX_OPS=abc "from environment, invalid: the library keeps the default"
 check_cfg GRAPHSHIM_WARMPU=3 "not an option of this version"
 grep -q "^library: $SHIM (the build tree)" "$TMP/cfg" || fail "--print-config: library: $(head -1 "$TMP/cfg")"

@@ -14,7 +14,7 @@ P="$E2E/prog_dag"
 STEPS=4000
 rate() { sed -n 's/.*steps\/s=\([0-9.]*\).*/\1/p' "$1" | tail -1; }
 
-dear_patch="SIMCUDA_LAUNCH_NS=500 SIMCUDA_SETPARAMS_NS=20000"
+dear_patch="GRAPHSHIM_PAYOFF=1 SIMCUDA_LAUNCH_NS=500 SIMCUDA_SETPARAMS_NS=20000"
 run_sim $dear_patch "$P" tiny --steps=$STEPS >"$TMP/plain" 2>"$TMP/plain.err" || fail "without the shim"
 run_shim $dear_patch GRAPHSHIM_LOG=info GRAPHSHIM_STATS_FILE="$TMP/st" "$P" tiny --steps=$STEPS \
     >"$TMP/shim" 2>"$TMP/shim.err" || fail "under the shim"
@@ -31,7 +31,7 @@ awk -v p="$p" -v s="$s" -v o="$o" 'BEGIN { exit !(s > 0.5 * p && s > 2 * o) }' |
     fail "steps/s: $p without the shim, $s with the rule, $o without it"
 pass "patches dearer than launches: retired after 32 replays; steps/s $p without the shim, $s under it, $o with the rule off"
 
-dear_launch="SIMCUDA_LAUNCH_NS=20000"
+dear_launch="GRAPHSHIM_PAYOFF=1 SIMCUDA_LAUNCH_NS=20000"
 run_sim $dear_launch "$P" tiny --steps=300 >"$TMP/plain" 2>"$TMP/plain.err" || fail "without the shim (2)"
 run_shim $dear_launch GRAPHSHIM_STATS_FILE="$TMP/st" "$P" tiny --steps=300 >"$TMP/shim" 2>"$TMP/shim.err" ||
     fail "under the shim (2)"
