@@ -482,6 +482,9 @@ gs_rec_outcome_t gs_op_begin(gs_fn_id_t id, CUstream s, size_t bytes, gs_stream_
 /* The engine went off (a capture began, or repeated failures turned it into
  * a pass-through) while steps held ops: they go out before anything else. */
 void gs_eng_flush_if_off(void);
+/* The calling thread's current context; NULL (logged once) if the driver
+ * cannot say. */
+CUcontext gs_op_current_ctx(void);
 /* Commits the record at the end of g's step: true if it is held. */
 bool gs_op_commit(gs_stream_t *g, gs_rec_t *r);
 /* The record just committed was forwarded, with this result. */

@@ -143,9 +143,8 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
     bool ok = event_nodes() && x != NULL;
     if (ok && rec != NULL) {
         gs_stream_t *g = ev->origin;
-        CUcontext cur = NULL;
-        if (x->origin != g && can_join(x, g) &&
-            GS_CALL(cuCtxGetCurrent, &cur) == CUDA_SUCCESS && cur == g->ctx)
+        if (x->origin != g && can_join(x, g) && g->ctx != NULL &&
+            gs_op_current_ctx() == g->ctx)
             join(x, g);
         if (x->origin == g)
             ref = (int)ev->index;

@@ -101,17 +101,24 @@ static uint64_t slot_sig(uint64_t h, const gs_rec_t *r)
     return r->slot ? gs_mix(h, 0x510700ull + r->slot) : h;
 }
 
+CUcontext gs_op_current_ctx(void)
+{
+    CUcontext c = NULL;
+    CUresult q = GS_CALL(cuCtxGetCurrent, &c);
+    if (q != CUDA_SUCCESS) {
+        c = NULL;
+        GS_LOG_ONCE(GS_LOG_WARN, "cuCtxGetCurrent failed (CUresult %d); steps that "
+                    "begin, or streams that join them, without a known context run "
+                    "eagerly", (int)q);
+    }
+    return c;
+}
+
 /* Commits the record at the end of g's step and decides about it. */
 bool gs_op_commit(gs_stream_t *g, gs_rec_t *r)
 {
-    if (g->n == 0) {
-        CUresult q = GS_CALL(cuCtxGetCurrent, &g->ctx);
-        if (q != CUDA_SUCCESS) {
-            g->ctx = NULL;
-            GS_LOG_ONCE(GS_LOG_WARN, "cuCtxGetCurrent failed (CUresult %d); steps that "
-                        "begin without a known context run eagerly", (int)q);
-        }
-    }
+    if (g->n == 0)
+        g->ctx = gs_op_current_ctx();
     r->sig = slot_sig(r->sig, r);
     g->used = r->data + r->len;
     g->hash = gs_mix(g->hash, r->sig);

@@ -82,6 +82,15 @@ scenario capfork
 atleast replays 20 capfork
 pass "host functions, timing events and waits on earlier events inside steps: replayed, identical"
 
+# The current context, asked where a step begins and where a stream joins
+# one, failing once at each place: same results, logged once.
+for nth in 2 3; do
+    scenario streams GRAPHSHIM_TEST_FAIL=cuCtxGetCurrent@$nth
+    expect_eq "cuCtxGetCurrent failing (call $nth): logged" \
+        "$(grep -c 'cuCtxGetCurrent failed (CUresult' "$TMP/err")" 1
+done
+pass "the current context unknown at a step's start or a join: identical, logged once"
+
 # Chunks of 3 ops cut every DAG across chunks.
 for sc in pdl pdlmix streams fan; do
     scenario $sc GRAPHSHIM_CHUNK_OPS=3
