@@ -311,6 +311,11 @@ void gs_diag_graph_ns(uint64_t ns, unsigned nodes, unsigned patched)
     atomic_fetch_add_explicit(&graph_patched, patched, memory_order_relaxed);
 }
 
+uint64_t gs_diag_graph_total_ns(void)
+{
+    return atomic_load_explicit(&graph_acc.total, memory_order_relaxed);
+}
+
 void gs_diag_costs(gs_costs_t *out)
 {
     cost_read(&eager_acc, &out->eager);

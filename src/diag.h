@@ -99,6 +99,9 @@ uint64_t gs_clock_ns(void);
 void gs_diag_eager_ns(uint64_t ns);
 void gs_diag_graph_ns(uint64_t ns, unsigned nodes, unsigned patched);
 void gs_diag_hold_ns(uint64_t ns);
+/* The graph time measured so far: a held op that sent a chunk takes it out
+ * of its own hold time (it is counted as graph time already). */
+uint64_t gs_diag_graph_total_ns(void);
 
 /* ------------------------------------------------------------- reading */
 

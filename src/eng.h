@@ -163,7 +163,15 @@ void gs_ptr_cache_clear(void);
 void gs_deny_init(void);
 bool gs_deny_match(const char *name);
 
-uint64_t gs_mix(uint64_t h, uint64_t x);
+/* A 64-bit multiply-xorshift combine: cheap, and good enough that step
+ * hashes only need confirming by length (nodes are compared one by one
+ * when a template is matched). Inline: every op mixes twice. */
+static inline uint64_t gs_mix(uint64_t h, uint64_t x)
+{
+    h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0xbf58476d1ce4e5b9ull;
+    return h ^ (h >> 31);
+}
 
 /* Issues one recorded op to the driver (eagerly, from its snapshot), on
  * stream `s` (the record's own, or the legacy stream for another thread's

@@ -23,16 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t gs_mix(uint64_t h, uint64_t x)
-{
-    /* A 64-bit multiply-xorshift combine: cheap, and good enough that step
-     * hashes only need confirming by length (nodes are compared one by one
-     * when a template is matched). */
-    h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    h *= 0xbf58476d1ce4e5b9ull;
-    return h ^ (h >> 31);
-}
-
 /* ------------------------------------------------------------- threads */
 
 static atomic_uint thread_counter;

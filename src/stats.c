@@ -2,8 +2,9 @@
  * report, and the JSON statistics (GRAPHSHIM_STATS_FILE, described by
  * doc/stats.schema.json).
  *
- * Counters are relaxed atomics bumped on the hot path (lock-free, no
- * allocation). The report runs once, at exit (or when asked): the summary
+ * Counters are per-thread blocks from a fixed pool, bumped on the hot path
+ * without a locked instruction (gs.h says why), and shared arrays for the
+ * threads the pool cannot serve; readers sum them. The report runs once, at exit (or when asked): the summary
  * (summary.c) on the log when GRAPHSHIM_STATS is on or GRAPHSHIM_LOG is
  * info or more, and the JSON document at GRAPHSHIM_STATS_FILE. Both are
  * written through gs_out_t, a small buffered writer over a file descriptor
@@ -27,8 +28,82 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 gs_callcount_t gs_calls[GS_HOOK_COUNT];
 atomic_ullong gs_counters[GS_CTR_COUNT];
+GS_TLS gs_countblock_t *gs_my_counts;
+
+/* Programs that call the driver from more threads than this (thread pools
+ * that come and go give theirs back) count the rest in the shared arrays. */
+#define POOL_BLOCKS 32
+static gs_countblock_t pool[POOL_BLOCKS];
+static atomic_bool pool_used[POOL_BLOCKS];
+static pthread_key_t pool_key;
+static bool pool_key_ok;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+/* Set after a thread found the pool empty, so later ones do not search. */
+static atomic_bool pool_empty;
+
+static void fold(gs_countblock_t *b)
+{
+    for (int i = 0; i < GS_HOOK_COUNT; i++)
+        for (int p = 0; p < GS_PATH_COUNT; p++) {
+            unsigned long long v = atomic_load_explicit(&b->calls[i].n[p], memory_order_relaxed);
+            if (v != 0) {
+                atomic_fetch_add_explicit(&gs_calls[i].n[p], v, memory_order_relaxed);
+                atomic_store_explicit(&b->calls[i].n[p], 0, memory_order_relaxed);
+            }
+        }
+    for (int c = 0; c < GS_CTR_COUNT; c++) {
+        unsigned long long v = atomic_load_explicit(&b->ctr[c], memory_order_relaxed);
+        if (v != 0) {
+            atomic_fetch_add_explicit(&gs_counters[c], v, memory_order_relaxed);
+            atomic_store_explicit(&b->ctr[c], 0, memory_order_relaxed);
+        }
+    }
+}
+
+/* A thread exits: its counts move to the shared arrays (a reader summing
+ * at that moment may see them twice or not at all, once) and its block
+ * goes back to the pool. */
+static void pool_release(void *arg)
+{
+    gs_countblock_t *b = arg;
+    fold(b);
+    gs_my_counts = NULL;
+    atomic_store_explicit(&pool_used[b - pool], false, memory_order_release);
+    atomic_store_explicit(&pool_empty, false, memory_order_relaxed);
+}
+
+static void pool_init(void)
+{
+    pool_key_ok = pthread_key_create(&pool_key, pool_release) == 0;
+}
+
+gs_countblock_t *gs_counts_claim(void)
+{
+    /* Without the key a block could not be given back: threads share. */
+    if (atomic_load_explicit(&pool_empty, memory_order_relaxed))
+        return NULL;
+    pthread_once(&pool_once, pool_init);
+    if (!pool_key_ok)
+        return NULL;
+    for (int i = 0; i < POOL_BLOCKS; i++) {
+        bool no = false;
+        if (!atomic_load_explicit(&pool_used[i], memory_order_relaxed) &&
+            atomic_compare_exchange_strong(&pool_used[i], &no, true)) {
+            if (pthread_setspecific(pool_key, &pool[i]) != 0) {
+                atomic_store(&pool_used[i], false);
+                return NULL;
+            }
+            gs_my_counts = &pool[i];
+            return &pool[i];
+        }
+    }
+    atomic_store_explicit(&pool_empty, true, memory_order_relaxed);
+    return NULL;
+}
 
 const char *const gs_counter_names[GS_CTR_COUNT] = {
 #define GS_X(name, doc) #name,
@@ -51,6 +126,8 @@ void gs_stats_reset(void)
     quiet_unless_used = true;
     gs_log_reset_counts();
     gs_diag_reset();
+    for (int i = 0; i < POOL_BLOCKS; i++)
+        fold(&pool[i]);
     for (int i = 0; i < GS_HOOK_COUNT; i++)
         for (int p = 0; p < GS_PATH_COUNT; p++)
             atomic_store_explicit(&gs_calls[i].n[p], 0, memory_order_relaxed);
@@ -78,12 +155,18 @@ void gs_mem_account(long long host, long long staging)
 
 unsigned long long gs_calls_of(int id, int path)
 {
-    return atomic_load_explicit(&gs_calls[id].n[path], memory_order_relaxed);
+    unsigned long long t = atomic_load_explicit(&gs_calls[id].n[path], memory_order_relaxed);
+    for (int i = 0; i < POOL_BLOCKS; i++)
+        t += atomic_load_explicit(&pool[i].calls[id].n[path], memory_order_relaxed);
+    return t;
 }
 
 unsigned long long gs_counter(gs_counter_t c)
 {
-    return atomic_load_explicit(&gs_counters[c], memory_order_relaxed);
+    unsigned long long t = atomic_load_explicit(&gs_counters[c], memory_order_relaxed);
+    for (int i = 0; i < POOL_BLOCKS; i++)
+        t += atomic_load_explicit(&pool[i].ctr[c], memory_order_relaxed);
+    return t;
 }
 
 unsigned long long gs_total_calls(void)

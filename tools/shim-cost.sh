@@ -34,8 +34,8 @@ function med(arr, n,   i, j, t) {
 END {
     printf "shim cost per call on the %s (ns, median of %d runs)\n", where, n["plain"]
     printf "  %-10s %10s %10s %10s %12s %12s\n", "call", "plain", "passthru", "replay", "added(pass)", "added(repl)"
-    split("query_ns launch_ns memset_ns", ks, " ")
-    for (k = 1; k <= 3; k++) {
+    split("query_ns launch_ns memset_ns held_ns", ks, " ")
+    for (k = 1; k <= 4; k++) {
         for (m = 1; m <= n["plain"]; m++) { a[m] = v["plain", ks[k], m]; b[m] = v["pass", ks[k], m]; c[m] = v["replay", ks[k], m] }
         p = med(a, n["plain"]); q = med(b, n["pass"]); r = med(c, n["replay"])
         name = ks[k]; sub(/_ns/, "", name)

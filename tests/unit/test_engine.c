@@ -66,7 +66,7 @@ static int setup(void **state)
     return 0;
 }
 
-static unsigned long long calls(int id, int path) { return atomic_load(&gs_calls[id].n[path]); }
+static unsigned long long calls(int id, int path) { return gs_calls_of(id, path); }
 
 static void test_launch_forwarded_and_counted(void **state)
 {
@@ -85,12 +85,12 @@ static void test_launch_forwarded_and_counted(void **state)
     assert_ptr_equal(seen.params, params);
     assert_null(seen.extra);
     assert_int_equal(calls(GS_ID_cuLaunchKernel, GS_PATH_DIRECT), 1);
-    assert_int_equal(atomic_load(&gs_counters[GS_CTR_launches]), 1);
-    assert_int_equal(atomic_load(&gs_counters[GS_CTR_ops]), 1);
+    assert_int_equal(gs_counter(GS_CTR_launches), 1);
+    assert_int_equal(gs_counter(GS_CTR_ops), 1);
     /* The nested cuStreamSynchronize reached the driver uncounted. */
     assert_int_equal(syncs, 1);
     assert_int_equal(calls(GS_ID_cuStreamSynchronize, GS_PATH_DIRECT), 0);
-    assert_int_equal(atomic_load(&gs_counters[GS_CTR_barriers]), 0);
+    assert_int_equal(gs_counter(GS_CTR_barriers), 0);
     assert_int_equal(gs_depth, 0);
 }
 
@@ -105,7 +105,7 @@ static void test_paths_counted_separately(void **state)
     assert_int_equal(via_getproc(NULL), CUDA_SUCCESS);
     assert_int_equal(calls(GS_ID_cuStreamSynchronize, GS_PATH_DLSYM), 1);
     assert_int_equal(calls(GS_ID_cuStreamSynchronize, GS_PATH_GETPROC), 2);
-    assert_int_equal(atomic_load(&gs_counters[GS_CTR_barriers]), 3);
+    assert_int_equal(gs_counter(GS_CTR_barriers), 3);
 }
 
 static void test_memset_args(void **state)
@@ -279,7 +279,7 @@ static void test_replay(void **state)
     assert_int_equal(eager_launches, 6);
     assert_int_equal(graph_launches, 3);
     assert_int_equal(set_params, 2);
-    assert_int_equal(atomic_load(&gs_counters[GS_CTR_ops_replayed]), 6);
+    assert_int_equal(gs_counter(GS_CTR_ops_replayed), 6);
     /* A step with an op in the middle that no template has: what was held
      * goes out first, in order, then the rest. */
     nissued = 0;
@@ -290,7 +290,7 @@ static void test_replay(void **state)
     assert_int_equal(issued_args[0], 7);
     assert_int_equal(issued_args[1], 99);
     assert_int_equal(issued_args[2], 5);
-    assert_int_equal(atomic_load(&gs_counters[GS_CTR_div_mismatch]), 1);
+    assert_int_equal(gs_counter(GS_CTR_div_mismatch), 1);
     /* Back to the usual step: replayed again. */
     launch_step(6, 0);
     assert_int_equal(graph_launches, 4);

@@ -2,13 +2,14 @@
  * path, the JSON document and its new sections, JSON string escaping, the
  * summary (findings first; the reasons with caller and advice when the
  * share is low; quiet about them when it is not; the tables at verbose),
- * reset and the run-once report. Linked with -export-dynamic so callers
+ * per-thread counting beyond the pool, reset and the run-once report. Linked with -export-dynamic so callers
  * are named. */
 #include "config.h"
 #include "cm.h"
 #include "gs.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 
 static char path[64];
 static char buf[1 << 16];
@@ -45,8 +46,43 @@ static void test_reset(void **state)
     gs_count_call(GS_ID_cuLaunchKernel, GS_PATH_DIRECT);
     gs_count(GS_CTR_ops, 9);
     gs_stats_reset();
-    assert_int_equal(atomic_load(&gs_calls[GS_ID_cuLaunchKernel].n[GS_PATH_DIRECT]), 0);
-    assert_int_equal(atomic_load(&gs_counters[GS_CTR_ops]), 0);
+    assert_int_equal(gs_calls_of(GS_ID_cuLaunchKernel, GS_PATH_DIRECT), 0);
+    assert_int_equal(gs_counter(GS_CTR_ops), 0);
+}
+
+/* Counts from more threads than the pool has blocks, twice over: the
+ * threads beyond it count into the shared arrays, the blocks of threads
+ * that exit are folded and handed to the next ones. Nothing is lost. */
+#define COUNT_THREADS 48
+#define COUNT_EACH 1000
+static void *count_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < COUNT_EACH; i++) {
+        gs_count_call(GS_ID_cuLaunchKernel, GS_PATH_DIRECT);
+        gs_count(GS_CTR_ops, 2);
+    }
+    return NULL;
+}
+
+static void test_counts_across_threads(void **state)
+{
+    (void)state;
+    gs_stats_reset();
+    gs_count(GS_CTR_ops, 1); /* this thread's block, kept throughout */
+    for (int round = 1; round <= 2; round++) {
+        pthread_t t[COUNT_THREADS];
+        for (int i = 0; i < COUNT_THREADS; i++)
+            assert_int_equal(pthread_create(&t[i], NULL, count_thread, NULL), 0);
+        for (int i = 0; i < COUNT_THREADS; i++)
+            pthread_join(t[i], NULL);
+        assert_int_equal(gs_calls_of(GS_ID_cuLaunchKernel, GS_PATH_DIRECT),
+                         (unsigned long long)round * COUNT_THREADS * COUNT_EACH);
+        assert_int_equal(gs_counter(GS_CTR_ops),
+                         1 + 2ull * round * COUNT_THREADS * COUNT_EACH);
+    }
+    gs_stats_reset();
+    assert_int_equal(gs_counter(GS_CTR_ops), 0);
 }
 
 static void test_report_once(void **state)
@@ -235,6 +271,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_and_json),
         cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_counts_across_threads),
         cmocka_unit_test(test_report_once),
         cmocka_unit_test(test_summary_low_share),
         cmocka_unit_test(test_summary_working),
