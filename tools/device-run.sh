@@ -6,8 +6,10 @@
 # shim's per-call cost, and the PyTorch profiler's kernel count. Logs go to
 # $OUT; a short table is printed last.
 #   tools/device-run.sh CARRY_DIR [PART...]
-#   PART: check bench variants torch compile count cost diag gpu
-#   (default: all but compile, diag and gpu). diag: the launcher's default
+#   PART: check bench variants torch compile count cost diag gpu tiny sweep
+#   (default: all but compile, diag, gpu, tiny and sweep). tiny: the
+#   never-slower run (tools/tiny-bench.sh); sweep: tools/chunk-sweep.sh at
+#   --hidden=256 (chunk sets in SWEEP_SETS). diag: the launcher's default
 #   summary of decode-bench, decode-bench --pdl, torch_decode and a JAX
 #   eager loop, with `graphshim report`; gpu: only the GPU tests of make
 #   check (GPU_TESTS, quicker than all of check).
@@ -212,6 +214,15 @@ if [[ " $PARTS " == *" count "* ]]; then
     done
     # torch_decode generates NEW tokens four times (warm-up + 3 timed runs).
     note "kernels per token: profiler $(( (prof64 - prof32) / 128 )) shim $(( (shim64 - shim32) / 128 )) (totals profiler $prof32/$prof64, shim $shim32/$shim64)"
+fi
+if [[ " $PARTS " == *" tiny "* ]]; then
+    note "never slower: steps of 2-3 kernels and a sync, without and under the shim"
+    bash tools/tiny-bench.sh "${TINY_STEPS:-20000}" 2>&1 | tee "$OUT/tiny.txt" >>"$summary"
+fi
+if [[ " $PARTS " == *" sweep "* ]]; then
+    note "chunk sweep at --hidden=256 (name ratio-to-graph [rounds])"
+    SETS=${SWEEP_SETS:-"8:128 16:256 8:256 32:256"} bash tools/chunk-sweep.sh --hidden=256 2>&1 |
+        tee "$OUT/sweep.txt" >>"$summary"
 fi
 if [[ " $PARTS " == *" cost "* ]]; then
     sh tools/shim-cost.sh >"$OUT/cost.txt" 2>&1

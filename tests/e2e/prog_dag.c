@@ -37,6 +37,7 @@
  * tiny      steps of two kernels whose arguments change every step, then a
  *           sync: each replay patches both nodes (for the payoff rule; the
  *           steps per second go to stderr)
+ * tiny3     tiny and a third kernel whose arguments never change
  *
  * Prints one line: the scenario and a hash of every buffer and host value.
  */
@@ -492,7 +493,9 @@ int main(int argc, char **argv)
             step_extwait(&l, step);
         else if (strcmp(sc, "capfork") == 0)
             step_capfork(&l, step);
-        else if (strcmp(sc, "tiny") == 0) {
+        else if (strcmp(sc, "tiny") == 0 || strcmp(sc, "tiny3") == 0) {
+            if (sc[4] == '3')
+                inc(&l, l.s);
             step_tiny(&l, step);
             continue;
         }

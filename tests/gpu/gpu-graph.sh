@@ -6,6 +6,8 @@
 # records; event and host nodes can be changed in an executable graph. Its
 # report (edge types, which launch attributes kernel nodes accept, eager and
 # graph microseconds per kernel with and without PDL) goes to the log.
+# Then tests/gpu/patch_probe.cu: what patching costs per node kind, and the
+# device-updatable alternative, both checked for the right result.
 # Skips (77) without a GPU.
 . "${top_srcdir:-.}/tests/gpu/common.sh"
 
@@ -22,4 +24,11 @@ grep -q '^pdl-capture: edge 0 kernel->kernel type=1 from_port=1 to_port=0' "$tmp
     { echo "FAIL: stream capture no longer makes programmatic edges as the shim does"; exit 1; }
 grep -q '^pdl-capture: edge 3 memcpy->kernel type=0 ' "$tmp/out" ||
     { echo "FAIL: capture makes something else of a PDL launch after a copy"; exit 1; }
+pp=$top_builddir/tests/gpu/patch_probe
+if [ -x "$pp" ]; then
+    "$pp" >"$tmp/patch" 2>&1
+    rc=$?
+    cat "$tmp/patch"
+    [ "$rc" = 0 ] || { echo "FAIL: patch_probe exited with status $rc"; exit 1; }
+fi
 echo "gpu-graph: the driver builds and runs what the DAG builder makes"
