@@ -142,6 +142,17 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
             /* Joins the record's node into this stream's frontier, or what
              * a superseded record would have waited for. */
             unsigned j = (unsigned)r->u.e.ref;
+            if (j >= i) {
+                /* A wait names the record it follows by its place before
+                 * it; anything else is the engine's error: no graph. */
+                GS_LOG_ONCE(GS_LOG_WARN, "internal: a stream wait names op %u of a step at "
+                            "op %u; the step runs eagerly", j, i);
+                free(stamp);
+                free(stack);
+                free(snap);
+                gs_dag_free(d);
+                return false;
+            }
             const front_t *from = d->virt[j] ? &snap[j] : NULL;
             unsigned add = from ? from->count : 1;
             if (f->count + add > FRONT_MAX) {

@@ -163,6 +163,12 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
     CUresult res;
     if (o == GS_REC_OK) {
         gs_stream_t *g = xs->origin;
+        /* Making room may have closed the step (it was full): the record
+         * went out with it, so this is now a wait on an earlier event, and
+         * the index taken above names nothing in the new step (a graph
+         * edge from past its end: a segfault in the real driver, in JAX). */
+        if (ref >= 0 && (gs_event_in_step(ev) == NULL || ev->origin != g))
+            ref = -1;
         r->kind = GS_OP_EVWAIT;
         r->u.e.ev = e;
         r->u.e.flags = flags;

@@ -82,6 +82,17 @@ scenario capfork
 atleast replays 20 capfork
 pass "host functions, timing events and waits on earlier events inside steps: replayed, identical"
 
+# Found on the H200 (JAX segfaulted under the shim): a stream wait whose
+# event was recorded in the step, when making room for the wait closes the
+# full step, must no longer name the record (it went out with the step). At
+# GRAPHSHIM_MAX_OPS=25 the wait is the 26th op of every step of jaxlike.
+for m in 24 25 26; do
+    scenario jaxlike GRAPHSHIM_MAX_OPS=$m
+    expect_eq "jaxlike, GRAPHSHIM_MAX_OPS=$m: internal errors" "$(grep -c 'internal:' "$TMP/err")" 0
+    atleast replays 20 "jaxlike, GRAPHSHIM_MAX_OPS=$m"
+done
+pass "a wait that finds its step full: identical, no internal error"
+
 # The current context, asked where a step begins and where a stream joins
 # one, failing once at each place: same results, logged once.
 for nth in 2 3; do

@@ -38,6 +38,14 @@
  *           sync: each replay patches both nodes (for the payoff rule; the
  *           steps per second go to stderr)
  * tiny3     tiny and a third kernel whose arguments never change
+ * jaxlike   as XLA runs an eager program: every kernel followed by an event
+ *           record (from a pool), older events polled from the host (every
+ *           50th step: a poll of an event in the step ends it), a host
+ *           function now and then, and the step's result read back on a
+ *           second stream that waits on the last event and works on it,
+ *           into pageable memory; the compute stream itself is never
+ *           synchronised (with a small GRAPHSHIM_MAX_OPS, a step fills up
+ *           at the wait: the regression of a segfault in JAX on the H200)
  *
  * Prints one line: the scenario and a hash of every buffer and host value.
  */
@@ -293,6 +301,28 @@ static void step_hostfn(lane_t *l, int step)
 }
 
 static CUevent t0, t1;
+
+static void step_jaxlike(lane_t *l, int step)
+{
+    static float back[N];
+    static int one = 1;
+    static unsigned k;
+    for (int op = 0; op < 12; op++) {
+        axpy(l, l->s, 1 + op % 3, op % 4, 0.25f * (float)(op + 1), false);
+        CK(cuEventRecord(evs[k % 6], l->s));
+        if (k >= 3 && step % 50 == 49)
+            (void)cuEventQuery(evs[(k - 3) % 6]);
+        k++;
+        if (op == 5)
+            CK(cuLaunchHostFunc(l->s, count_step, &one));
+    }
+    CK(cuStreamWaitEvent(side[0], evs[(k - 1) % 6], 0));
+    add3(l, side[0], 5, 1 + step % 3, 4, false);
+    add3(l, side[0], 6, 5, 4, false);
+    CK(cuMemcpyDtoHAsync_v2(back, l->b[1 + step % 3], sizeof back, side[0]));
+    CK(cuStreamSynchronize(side[0]));
+    fold(&l->acc, back, sizeof back);
+}
 static float elapsed_sum;
 static int elapsed_ok;
 
@@ -493,7 +523,10 @@ int main(int argc, char **argv)
             step_extwait(&l, step);
         else if (strcmp(sc, "capfork") == 0)
             step_capfork(&l, step);
-        else if (strcmp(sc, "tiny") == 0 || strcmp(sc, "tiny3") == 0) {
+        else if (strcmp(sc, "jaxlike") == 0) {
+            step_jaxlike(&l, step);
+            continue;
+        } else if (strcmp(sc, "tiny") == 0 || strcmp(sc, "tiny3") == 0) {
             if (sc[4] == '3')
                 inc(&l, l.s);
             step_tiny(&l, step);
