@@ -215,14 +215,35 @@ static void free_template(gs_template_t *t)
     free(t);
 }
 
-static void evict_lru(void)
+/* Whether a step is matching ops against t now: it must not be freed
+ * under it (a stream joining another closes its own step, which may form a
+ * template and evict one the other step holds; found by the fuzzer under
+ * AddressSanitizer). */
+static bool template_in_use(const gs_template_t *t)
+{
+    for (gs_stream_t *st = streams; st != NULL; st = st->hh.next) {
+        if (!st->holding)
+            continue;
+        if (st->complete == t)
+            return true;
+        for (unsigned c = 0; c < st->ncand; c++)
+            if (st->cand[c] == t)
+                return true;
+    }
+    return false;
+}
+
+/* Frees the least recently used template no step holds; false when every
+ * one is held (the cap is then exceeded until one is let go). */
+static bool evict_lru(void)
 {
     gs_template_t **victim = NULL;
     for (gs_template_t **pp = &templates; *pp != NULL; pp = &(*pp)->next)
-        if (victim == NULL || (*pp)->last_used < (*victim)->last_used)
+        if ((victim == NULL || (*pp)->last_used < (*victim)->last_used) &&
+            !template_in_use(*pp))
             victim = pp;
     if (victim == NULL)
-        return;
+        return false;
     gs_template_t *t = *victim;
     *victim = t->next;
     ntemplates--;
@@ -235,6 +256,7 @@ static void evict_lru(void)
     GS_DEBUG("evicting template of %u ops (replayed %llu times)", t->len, t->replays);
     gs_count(GS_CTR_graphs_evicted, 1);
     free_template(t);
+    return true;
 }
 
 /* One info line per template: what it holds (the kernels it runs most,
@@ -329,8 +351,8 @@ static gs_template_t *form(gs_stream_t *st, const gs_rec_t *recs, unsigned len,
         memcpy(t->arena + at, st->arena + recs[i].data, recs[i].len);
         at += (recs[i].len + 7u) & ~7u;
     }
-    while (ntemplates >= (unsigned)gs_opt.max_graphs)
-        evict_lru();
+    while (ntemplates >= (unsigned)gs_opt.max_graphs && evict_lru())
+        ;
     gs_count(GS_CTR_templates, 1);
     uint64_t t0 = gs_clock_ns();
     if (gs_opt.mode == GS_MODE_OBSERVE) {

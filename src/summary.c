@@ -105,11 +105,12 @@ const char *gs_breaker_advice(gs_breaker_t why, const char *detail)
         return "a call that orders work cuts the step here: if it runs in the middle of "
                "every step, move it out of the step; if it cannot move, report it";
     case GS_BRK_attribute:
-        if (detail && (strstr(detail, "PROGRAMMATIC_STREAM_SERIALIZATION") ||
-                       strstr(detail, "PROGRAMMATIC_EVENT")))
-            return "programmatic dependent launch (PDL): this version runs PDL launches "
-                   "eagerly (graphing them is issue 8); if the program has a switch for "
-                   "PDL, turning it off lets the shim graph these steps";
+        if (detail && (strstr(detail, "PROGRAMMATIC_EVENT") ||
+                       strstr(detail, "LAUNCH_COMPLETION_EVENT")))
+            return "a kernel that triggers an event before it completes: the shim graphs "
+                   "PDL on one stream (programmatic stream serialization) but runs these "
+                   "launches eagerly, and they cut the step; where the program can, use "
+                   "programmatic stream serialization instead";
         if (detail && strstr(detail, "COOPERATIVE"))
             return "cooperative launches are not graphed (a limitation): report it";
         return "a launch attribute this version does not graph: report it with the "

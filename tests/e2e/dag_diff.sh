@@ -93,6 +93,16 @@ for m in 24 25 26; do
 done
 pass "a wait that finds its step full: identical, no internal error"
 
+# A join that closes the joining stream's own step, with room for one graph:
+# the template it forms evicts another (never one a step is matching; the
+# fuzzer found that use after free under AddressSanitizer, batch 7501 with
+# SIMCUDA_SEED=104, which the sanitizer run of fuzz.sh repeats).
+for m in 1 2; do
+    scenario evict GRAPHSHIM_MAX_GRAPHS=$m
+    atleast replays 20 "evict, GRAPHSHIM_MAX_GRAPHS=$m"
+done
+pass "a join's own step evicting a template: identical"
+
 # The current context, asked where a step begins and where a stream joins
 # one, failing once at each place: same results, logged once.
 for nth in 2 3; do

@@ -38,6 +38,11 @@
  *           sync: each replay patches both nodes (for the payoff rule; the
  *           steps per second go to stderr)
  * tiny3     tiny and a third kernel whose arguments never change
+ * evict     a second stream runs a step of its own, then waits on an event
+ *           of the first stream's step: the join closes its own step, which
+ *           (with GRAPHSHIM_MAX_GRAPHS=1) forms a template that must not
+ *           evict the one the first stream is matching (a use after free
+ *           the fuzzer found under AddressSanitizer)
  * jaxlike   as XLA runs an eager program: every kernel followed by an event
  *           record (from a pool), older events polled from the host (every
  *           50th step: a poll of an event in the step ends it), a host
@@ -302,6 +307,20 @@ static void step_hostfn(lane_t *l, int step)
 
 static CUevent t0, t1;
 
+static void step_evict(lane_t *l, int step)
+{
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    axpy(l, l->s, 2, 1, 0.25f * (float)(step % 3 + 1), false);
+    CK(cuEventRecord(evs[0], l->s));
+    axpy(l, side[0], 3, 3, 0.125f, false); /* the side stream's own step */
+    axpy(l, side[0], 4, 3, 1.0f, false);
+    CK(cuStreamWaitEvent(side[0], evs[0], 0));
+    add3(l, side[0], 5, 2, 4, false);
+    CK(cuEventRecord(evs[1], side[0]));
+    CK(cuStreamWaitEvent(l->s, evs[1], 0));
+    inc(l, l->s);
+}
+
 static void step_jaxlike(lane_t *l, int step)
 {
     static float back[N];
@@ -523,6 +542,8 @@ int main(int argc, char **argv)
             step_extwait(&l, step);
         else if (strcmp(sc, "capfork") == 0)
             step_capfork(&l, step);
+        else if (strcmp(sc, "evict") == 0)
+            step_evict(&l, step);
         else if (strcmp(sc, "jaxlike") == 0) {
             step_jaxlike(&l, step);
             continue;

@@ -9,7 +9,7 @@
 #include "cm.h"
 #include "eng.h"
 
-static gs_rec_t recs[32];
+static gs_rec_t recs[64];
 static unsigned n;
 
 static void add(gs_opkind_t kind, unsigned slot, uint8_t flags, int ref)

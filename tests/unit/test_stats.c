@@ -113,14 +113,15 @@ __attribute__((noinline)) void app_sync_in_step(void)
     sink++;
 }
 
-__attribute__((noinline)) void app_pdl_launch(void);
-__attribute__((noinline)) void app_pdl_launch(void)
+__attribute__((noinline)) void app_event_launch(void);
+__attribute__((noinline)) void app_event_launch(void)
 {
-    gs_breaker(GS_BRK_attribute, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+    gs_breaker(GS_BRK_attribute, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT);
     sink++;
 }
 
-/* A run in which 10% was replayed: 30 mid-step syncs, 20 PDL launches. */
+/* A run in which 10% was replayed: 30 mid-step syncs, 20 launches that
+ * trigger a programmatic event. */
 static void low_share_run(void)
 {
     gs_stats_reset();
@@ -133,7 +134,7 @@ static void low_share_run(void)
     for (int i = 0; i < 30; i++)
         app_sync_in_step();
     for (int i = 0; i < 20; i++)
-        app_pdl_launch();
+        app_event_launch();
     for (int i = 0; i < 10; i++)
         gs_diag_eager_ns(5000);
     for (int i = 0; i < 10; i++)
@@ -174,15 +175,15 @@ static void test_summary_low_share(void **state)
     assert_true(share < graphs && graphs < saved && saved < why);
     const char *first = strstr(s, "1. barrier cuStreamSynchronize: 30 times (steps cut by "
                                   "barrier: 1, 7 ops eager)");
-    const char *second = strstr(s, "2. attribute CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_"
-                                   "SERIALIZATION: 20 times");
+    const char *second = strstr(s, "2. attribute CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT: "
+                                   "20 times");
     assert_non_null(first);
     assert_non_null(second);
     assert_true(first < second);
     assert_non_null(strstr(first, "called from app_sync_in_step (test_stats)"));
     assert_non_null(strstr(first, "what to do: the program waits for the GPU here"));
-    assert_non_null(strstr(second, "called from app_pdl_launch (test_stats)"));
-    assert_non_null(strstr(second, "what to do: programmatic dependent launch (PDL)"));
+    assert_non_null(strstr(second, "called from app_event_launch (test_stats)"));
+    assert_non_null(strstr(second, "what to do: a kernel that triggers an event before it completes"));
     /* The tables wait for verbose. */
     assert_null(strstr(s, "cuLaunchKernel "));
     assert_non_null(strstr(s, "GRAPHSHIM_STATS=verbose adds"));
