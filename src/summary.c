@@ -14,6 +14,7 @@
  */
 #include "config.h"
 #include "gs.h"
+#include "fmt.h"
 
 #include <fnmatch.h>
 #include <stdio.h>
@@ -167,21 +168,6 @@ const char *gs_breaker_advice(gs_breaker_t why, const char *detail)
 
 /* ---------------------------------------------------------------- format */
 
-/* A duration with a readable unit. */
-static const char *fmt_ns(double ns, char *buf, size_t n)
-{
-    double a = ns < 0 ? -ns : ns;
-    if (a >= 1e9)
-        snprintf(buf, n, "%.2f s", ns / 1e9);
-    else if (a >= 1e6)
-        snprintf(buf, n, "%.1f ms", ns / 1e6);
-    else if (a >= 1e3)
-        snprintf(buf, n, "%.1f us", ns / 1e3);
-    else
-        snprintf(buf, n, "%.0f ns", ns);
-    return buf;
-}
-
 /* "once", "twice", "N times". */
 static const char *times(unsigned long long n, char *buf, size_t len)
 {
@@ -193,18 +179,12 @@ static const char *times(unsigned long long n, char *buf, size_t len)
     return buf;
 }
 
-static const char *base_name(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
 static void out_frame(gs_out_t *o, const gs_frame_t *f)
 {
     if (f->sym[0] != '\0')
-        gs_out_printf(o, "%s (%s)", f->sym, base_name(f->lib));
+        gs_out_printf(o, "%s (%s)", f->sym, gs_base_name(f->lib));
     else
-        gs_out_printf(o, "%s+%#llx", base_name(f->lib), (unsigned long long)f->offset);
+        gs_out_printf(o, "%s+%#llx", gs_base_name(f->lib), (unsigned long long)f->offset);
 }
 
 /* Returns true when a frame had no name (the caller adds the hint). */
@@ -296,11 +276,11 @@ static void out_saving(gs_out_t *o)
     }
     gs_out_printf(o, "  driver time saved (estimate): %s = %llu ops replayed x %s (mean of "
                   "%llu timed eager ops), less %s in %llu graph launches and patches, ",
-                  fmt_ns(sv.saved_ns, a, sizeof a), sv.ops_replayed,
-                  fmt_ns(sv.eager_ns_per_op, b, sizeof b), c.eager.n,
-                  fmt_ns(sv.graph_ns, d, sizeof d), c.graph.n);
+                  gs_fmt_ns(sv.saved_ns, a, sizeof a), sv.ops_replayed,
+                  gs_fmt_ns(sv.eager_ns_per_op, b, sizeof b), c.eager.n,
+                  gs_fmt_ns(sv.graph_ns, d, sizeof d), c.graph.n);
     if (c.hold.n > 0)
-        gs_out_printf(o, "less %s holding %llu ops\n", fmt_ns(sv.hold_ns, e, sizeof e),
+        gs_out_printf(o, "less %s holding %llu ops\n", gs_fmt_ns(sv.hold_ns, e, sizeof e),
                       sv.ops_held);
     else
         gs_out_printf(o, "holding ops not timed\n");
@@ -427,9 +407,9 @@ static void out_details(gs_out_t *o)
         if (costs[i].cost->n == 0)
             continue;
         gs_out_printf(o, "  cost per %s: median %s, min %s, max %s (%llu timed)\n",
-                      costs[i].what, fmt_ns((double)costs[i].cost->median_ns, a, sizeof a),
-                      fmt_ns((double)costs[i].cost->min_ns, b, sizeof b),
-                      fmt_ns((double)costs[i].cost->max_ns, d, sizeof d), costs[i].cost->n);
+                      costs[i].what, gs_fmt_ns((double)costs[i].cost->median_ns, a, sizeof a),
+                      gs_fmt_ns((double)costs[i].cost->min_ns, b, sizeof b),
+                      gs_fmt_ns((double)costs[i].cost->max_ns, d, sizeof d), costs[i].cost->n);
     }
 }
 

@@ -10,8 +10,8 @@
  */
 #include "config.h"
 #include "report.h"
+#include "fmt.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,26 +61,6 @@ static void cell(const char *label, size_t run, const char *fmt, ...)
     va_end(ap);
 }
 
-static const char *fmt_ns(double ns, char *buf, size_t n)
-{
-    double a = fabs(ns);
-    if (a >= 1e9)
-        snprintf(buf, n, "%.2f s", ns / 1e9);
-    else if (a >= 1e6)
-        snprintf(buf, n, "%.1f ms", ns / 1e6);
-    else if (a >= 1e3)
-        snprintf(buf, n, "%.1f us", ns / 1e3);
-    else
-        snprintf(buf, n, "%.0f ns", ns);
-    return buf;
-}
-
-static const char *base_name(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
 /* A breaker's call or attribute, short: attribute names lose their prefix. */
 static const char *short_name(const jval_t *b)
 {
@@ -91,7 +71,7 @@ static const char *short_name(const jval_t *b)
 static void frame_text(const jval_t *f, char *buf, size_t n)
 {
     const char *sym = json_str(json_get(f, "symbol"), NULL);
-    const char *lib = base_name(json_str(json_get(f, "library"), "?"));
+    const char *lib = gs_base_name(json_str(json_get(f, "library"), "?"));
     if (sym != NULL)
         snprintf(buf, n, "%s (%s)", sym, lib);
     else
@@ -113,7 +93,7 @@ static void fill_column(size_t c, const gs_run_t *r)
     char a[32], b[32];
     double ops = total(d, "ops"), rep = total(d, "ops_replayed"), steps = total(d, "replays");
     double built = total(d, "graphs_built"), evicted = total(d, "graphs_evicted");
-    cell("file", c, "%s", base_name(r->path));
+    cell("file", c, "%s", gs_base_name(r->path));
     cell("pid, mode", c, "%.0f %s", json_num(json_get(d, "pid"), 0),
          json_str(json_get(d, "mode"), "?"));
     cell("ops", c, "%.0f", ops);
@@ -127,12 +107,12 @@ static void fill_column(size_t c, const gs_run_t *r)
     else if (json_get(sv, "measured") == NULL || !json_get(sv, "measured")->b)
         cell("time saved (estimate)", c, "not measured");
     else
-        cell("time saved (estimate)", c, "%s", fmt_ns(json_num(json_get(sv, "saved_ns"), 0), a,
+        cell("time saved (estimate)", c, "%s", gs_fmt_ns(json_num(json_get(sv, "saved_ns"), 0), a,
                                                     sizeof a));
     const jval_t *eager = json_path(d, "costs.eager");
     if (json_num(json_get(eager, "n"), 0) > 0)
         cell("eager op (median)", c, "%s (%.0f timed)",
-             fmt_ns(json_num(json_get(eager, "median_ns"), 0), b, sizeof b),
+             gs_fmt_ns(json_num(json_get(eager, "median_ns"), 0), b, sizeof b),
              json_num(json_get(eager, "n"), 0));
     else
         cell("eager op (median)", c, "-");
@@ -205,7 +185,7 @@ static void print_breakers(size_t c, const gs_run_t *r)
     if (top == NULL || top->t != J_ARR || top->n == 0)
         return;
     printf("\nrun %zu (%s): step-breakers, with the program's callers\n", c + 1,
-           base_name(r->path));
+           gs_base_name(r->path));
     for (size_t i = 0; i < top->n; i++) {
         const jval_t *b = top->items[i];
         const char *nm = json_str(json_get(b, "name"), "");

@@ -9,6 +9,7 @@
  */
 #include "config.h"
 #include "report.h"
+#include "fmt.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -57,12 +58,6 @@ static void xml_text(FILE *f, const char *s)
                 fputc(*s, f);
         }
     }
-}
-
-static const char *base_name(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
 }
 
 /* A step of the history, read. */
@@ -115,7 +110,7 @@ static double draw_run(FILE *f, const gs_run_t *r, size_t index, double y)
     const jval_t *hist = json_get(r->doc, "history");
     fprintf(f, "<g transform=\"translate(0,%.1f)\">\n<text x=\"4\" y=\"16\" "
             "font-weight=\"bold\">run %zu: ", y, index + 1);
-    xml_text(f, base_name(r->path));
+    xml_text(f, gs_base_name(r->path));
     fprintf(f, " (%.0f steps closed, %zu kept)</text>\n", json_num(json_get(hist, "seen"), 0), n);
     if (n == 0) {
         fprintf(f, "<text x=\"%.0f\" y=\"40\">%s</text>\n</g>\n", LEFT,
