@@ -45,6 +45,16 @@ static bool settle_holder_of(gs_event_t *ev, gs_stream_t *mine)
     return true;
 }
 
+/* Where e's latest record stands in g's open step, or -1. Asked once the
+ * op has its place: making room for it may close the step the record was
+ * in (a full step), and an index taken before would name nothing in the
+ * new one (a graph edge from past its end: a segfault in the real driver,
+ * in JAX). */
+static int index_in(const gs_event_t *ev, const gs_stream_t *g)
+{
+    return gs_event_in_step(ev) != NULL && ev->origin == g ? (int)ev->index : -1;
+}
+
 /* Whether stream x may join step g. */
 static bool can_join(const gs_stream_t *x, const gs_stream_t *g)
 {
@@ -100,7 +110,7 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
          * supersedes is seen by nothing outside the step (dag.c makes no
          * node of it): how far back the last one is belongs to the
          * signature, so that every step a template matches repeats it. */
-        r->u.e.prev = gs_event_in_step(ev) != NULL && ev->origin == g ? (int)ev->index : -1;
+        r->u.e.prev = index_in(ev, g);
         r->sig = gs_mix(gs_mix(GS_OP_EVREC, id),
                         r->u.e.prev >= 0 ? g->n - (unsigned)r->u.e.prev : 0);
         /* Where the record is, before it may go out in a launch (which can
@@ -139,16 +149,13 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
     bool pt;
     uint64_t key = gs_stream_key(id, s, &pt); /* before pt is read */
     gs_stream_t *x = gs_stream_get(key, pt, s);
-    int ref = -1;
     bool ok = event_nodes() && x != NULL;
     if (ok && rec != NULL) {
         gs_stream_t *g = ev->origin;
         if (x->origin != g && can_join(x, g) && g->ctx != NULL &&
             gs_op_current_ctx() == g->ctx)
             join(x, g);
-        if (x->origin == g)
-            ref = (int)ev->index;
-        else
+        if (x->origin != g)
             ok = false; /* a step it cannot join holds the record */
     }
     gs_rec_t *r = NULL;
@@ -163,12 +170,9 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
     CUresult res;
     if (o == GS_REC_OK) {
         gs_stream_t *g = xs->origin;
-        /* Making room may have closed the step (it was full): the record
-         * went out with it, so this is now a wait on an earlier event, and
-         * the index taken above names nothing in the new step (a graph
-         * edge from past its end: a segfault in the real driver, in JAX). */
-        if (ref >= 0 && (gs_event_in_step(ev) == NULL || ev->origin != g))
-            ref = -1;
+        /* -1 when the record went out with a step that filled up: a wait on
+         * an earlier event. */
+        int ref = index_in(ev, g);
         r->kind = GS_OP_EVWAIT;
         r->u.e.ev = e;
         r->u.e.flags = flags;
