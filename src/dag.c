@@ -126,13 +126,8 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
     uint32_t *stamp = calloc((size_t)n + 1, sizeof *stamp);
     uint32_t *stack = calloc((size_t)n + 1, sizeof *stack);
     uint32_t mark = 0;
-    if (stamp == NULL || stack == NULL) {
-        free(stamp);
-        free(stack);
-        free(snap);
-        gs_dag_free(d);
-        return false;
-    }
+    if (stamp == NULL || stack == NULL)
+        goto fail;
     uint32_t e = 0;
     for (unsigned i = 0; i < n; i++) {
         const gs_rec_t *r = &recs[i];
@@ -147,21 +142,12 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
                  * it; anything else is the engine's error: no graph. */
                 GS_LOG_ONCE(GS_LOG_WARN, "internal: a stream wait names op %u of a step at "
                             "op %u; the step runs eagerly", j, i);
-                free(stamp);
-                free(stack);
-                free(snap);
-                gs_dag_free(d);
-                return false;
+                goto fail;
             }
             const front_t *from = d->virt[j] ? &snap[j] : NULL;
             unsigned add = from ? from->count : 1;
-            if (f->count + add > FRONT_MAX) {
-                free(stamp);
-                free(stack);
-                free(snap);
-                gs_dag_free(d);
-                return false;
-            }
+            if (f->count + add > FRONT_MAX)
+                goto fail;
             for (unsigned k = 0; k < add; k++)
                 add_front(f, from ? from->n[k] : j);
             d->virt[i] = true;
@@ -195,6 +181,12 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
     free(stack);
     free(snap);
     return true;
+fail:
+    free(stamp);
+    free(stack);
+    free(snap);
+    gs_dag_free(d);
+    return false;
 }
 
 void gs_dag_free(gs_dag_t *d)

@@ -83,12 +83,11 @@ static void pool_init(void)
 
 gs_countblock_t *gs_counts_claim(void)
 {
-    /* Without the key a block could not be given back: threads share. */
     if (atomic_load_explicit(&pool_empty, memory_order_relaxed))
         return NULL;
     pthread_once(&pool_once, pool_init);
     if (!pool_key_ok)
-        return NULL;
+        return NULL; /* a block could not be given back: threads share */
     for (int i = 0; i < POOL_BLOCKS; i++) {
         bool no = false;
         if (!atomic_load_explicit(&pool_used[i], memory_order_relaxed) &&
