@@ -72,6 +72,8 @@ void gs_step_reset(gs_stream_t *st)
     st->chunks_done = 0;
     st->cut = GS_BRK_COUNT;
     st->replayed = false;
+    if (GS_UNLIKELY(gs_graves_waiting > 0))
+        gs_event_sweep();
 }
 
 /* Whether a stream synchronises with the legacy stream: per-thread streams
@@ -376,6 +378,11 @@ void gs_step_close(gs_stream_t *st)
 {
     unsigned n = st->n;
     if (n > 0)
+        GS_TRACE("step of stream %#llx closes at %s: %u ops on %u stream(s), hash %016llx%s",
+                 (unsigned long long)st->key, gs_fn_names[gs_eng_call], n, st->nslots,
+                 (unsigned long long)st->hash,
+                 st->tainted ? ", tainted (a call failed)" : st->period ? ", periodic" : "");
+    if (n > 0)
         gs_diag_step(st->key, n,
                      st->cut != GS_BRK_COUNT ? GS_STEP_EAGER
                      : st->replayed          ? GS_STEP_REPLAYED
@@ -439,6 +446,11 @@ gs_template_t *gs_period_detect(gs_stream_t *st)
                      (unsigned long long)st->key, p);
         }
     }
+    if (t == NULL)
+        GS_TRACE("stream %#llx: %u ops without a barrier and no period of %u or more ops "
+                 "repeats %ld times%s", (unsigned long long)st->key, n, (unsigned)gs_opt.min_ops,
+                 gs_opt.warmup, periodic_ok(st) ? "" : " (not searched: the run spans streams "
+                 "or refers to its own events)");
     gs_step_reset(st);
     return t;
 }
@@ -468,4 +480,5 @@ void gs_templates_release_all(void)
         free_template(t);
     }
     ntemplates = 0;
+    gs_event_sweep_all();
 }

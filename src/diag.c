@@ -244,7 +244,7 @@ typedef struct {
     atomic_uint hist[HIST_BUCKETS];
 } cost_acc_t;
 
-static cost_acc_t eager_acc, hold_acc, graph_acc;
+static cost_acc_t eager_acc, eager_ev_acc, hold_acc, graph_acc;
 static atomic_ullong graph_nodes, graph_patched;
 
 /* Bucket of ns: 4 * floor(log2) + the next two bits. */
@@ -302,6 +302,7 @@ static void cost_read(cost_acc_t *a, gs_cost_t *out)
 }
 
 void gs_diag_eager_ns(uint64_t ns) { cost_add(&eager_acc, ns); }
+void gs_diag_eager_ev_ns(uint64_t ns) { cost_add(&eager_ev_acc, ns); }
 void gs_diag_hold_ns(uint64_t ns) { cost_add(&hold_acc, ns); }
 
 void gs_diag_graph_ns(uint64_t ns, unsigned nodes, unsigned patched)
@@ -319,6 +320,7 @@ uint64_t gs_diag_graph_total_ns(void)
 void gs_diag_costs(gs_costs_t *out)
 {
     cost_read(&eager_acc, &out->eager);
+    cost_read(&eager_ev_acc, &out->eager_ev);
     cost_read(&hold_acc, &out->hold);
     cost_read(&graph_acc, &out->graph);
     out->graph_nodes = atomic_load(&graph_nodes);
@@ -508,8 +510,8 @@ void gs_diag_reset(void)
     atomic_store(&pool_used, 0);
     for (int i = 0; i < GS_BRK_COUNT; i++)
         atomic_store(&by_reason[i], 0);
-    cost_acc_t *accs[] = {&eager_acc, &hold_acc, &graph_acc};
-    for (int a = 0; a < 3; a++) {
+    cost_acc_t *accs[] = {&eager_acc, &eager_ev_acc, &hold_acc, &graph_acc};
+    for (int a = 0; a < 4; a++) {
         atomic_store(&accs[a]->n, 0);
         atomic_store(&accs[a]->total, 0);
         atomic_store(&accs[a]->min, 0);

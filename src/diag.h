@@ -97,6 +97,10 @@ uint64_t gs_clock_ns(void);
 /* Measured costs: an eager launch (sampled), a graph launch of `nodes`
  * nodes with `patched` of them patched (every one), a held op (sampled). */
 void gs_diag_eager_ns(uint64_t ns);
+/* An event record, stream wait or host function forwarded eagerly: far
+ * cheaper than a launch, and the payoff rule must know it (JAX's steps are
+ * mostly these). */
+void gs_diag_eager_ev_ns(uint64_t ns);
 void gs_diag_graph_ns(uint64_t ns, unsigned nodes, unsigned patched);
 void gs_diag_hold_ns(uint64_t ns);
 /* The graph time measured so far: a held op that sent a chunk takes it out
@@ -144,7 +148,7 @@ typedef struct {
     unsigned long long n, total_ns, min_ns, max_ns, median_ns;
 } gs_cost_t;
 typedef struct {
-    gs_cost_t eager, hold, graph;
+    gs_cost_t eager, eager_ev, hold, graph;
     unsigned long long graph_nodes, graph_patched;
 } gs_costs_t;
 void gs_diag_costs(gs_costs_t *out);

@@ -281,6 +281,7 @@ typedef struct gs_template {
     gs_chunk_t *chunks;
     unsigned edges[2];      /* full and programmatic edges built */
     CUevent done;           /* recorded after launches that read staging */
+    CUevent ph;             /* the event its graphs' event nodes are built with */
     bool launched_with_staging;
     uint64_t last_used;
     unsigned long long replays;
@@ -401,6 +402,8 @@ typedef struct gs_event {
     gs_stream_t *origin;
     uint64_t gen;
     unsigned index;
+    unsigned refs;  /* exec nodes whose event it is now (evlife.c) */
+    bool destroyed; /* by the program; the real destroy waits (evlife.c) */
     UT_hash_handle hh;
 } gs_event_t;
 gs_event_t *gs_event_get(CUevent e, bool create);
@@ -414,6 +417,20 @@ static inline const gs_rec_t *gs_event_in_step(const gs_event_t *ev)
                ? &ev->origin->recs[ev->index]
                : NULL;
 }
+
+/* ----------------------------------------------------------- evlife.c */
+
+/* The program destroys e: true when the real destroy must wait (the shim
+ * still names it), false when it may go through now. */
+bool gs_event_destroy_later(CUevent e);
+/* An exec node's event becomes e, or stops being it. */
+void gs_event_ref(CUevent e);
+void gs_event_unref(CUevent e);
+/* Destroys the deferred events whose steps have issued their ops (called as
+ * steps end, when gs_graves_waiting), or everything nothing names. */
+extern GS_HIDDEN unsigned gs_graves_waiting;
+void gs_event_sweep(void);
+void gs_event_sweep_all(void);
 
 /* ------------------------------------------------------------- hold.c */
 

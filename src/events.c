@@ -9,22 +9,41 @@
  *    record's node to what follows on B (fork, or join back). A stream can
  *    join when it is an ordinary stream (not the legacy or a per-thread
  *    stream) with no step of its own that other streams have joined; its
- *    own step ends at the join;
+ *    own step ends at the join. A step begun on the legacy stream can be
+ *    joined (PyTorch's main stream is the legacy stream): its graph goes
+ *    out on the legacy stream, which orders it as the legacy ops were;
  *  - if the record is in a step B cannot join, settles that step first and
  *    is a barrier of B;
  *  - otherwise (e recorded before the step) is an event wait node.
  * A record of an event whose latest record another step still holds settles
  * that step first, so records reach the GPU in the program's order.
  * cuLaunchHostFunc inside a step is a host node, patched when the function
- * or its data change.
+ * or its data change, and the step's last op: the program may be waiting
+ * for the callback.
  *
- * Host-side uses of an event (query, synchronise, destroy) settle and close
- * the step that holds its latest record (hooks.def class EVHOST).
+ * Host-side uses of an event (query, synchronise) settle and close the step
+ * that holds its latest record (hooks.def class EVHOST). A destroy ends
+ * nothing: it waits while the shim still names the event (evlife.c).
  */
 #include "config.h"
 #include "eng.h"
 
 #define REAL(type, id) ((type)gs_real_fn[id])
+
+/* The first 32 eager event calls, then one in 64, are timed (under the
+ * engine lock), for the payoff rule and the summary. */
+static unsigned ev_tick;
+
+static uint64_t ev_t0(void)
+{
+    return ++ev_tick <= 32 || (ev_tick & 63) == 0 ? gs_clock_ns() : 0;
+}
+
+static void ev_t1(uint64_t t0)
+{
+    if (t0 != 0)
+        gs_diag_eager_ev_ns(gs_clock_ns() - t0);
+}
 
 static bool event_nodes(void)
 {
@@ -58,7 +77,7 @@ static int index_in(const gs_event_t *ev, const gs_stream_t *g)
 /* Whether stream x may join step g. */
 static bool can_join(const gs_stream_t *x, const gs_stream_t *g)
 {
-    return !x->legacy && !x->per_thread && !g->legacy && x->origin == x && x->nslots == 1 &&
+    return !x->legacy && !x->per_thread && x->origin == x && x->nslots == 1 &&
            g->nslots < GS_MAX_SLOTS && x != g;
 }
 
@@ -121,13 +140,17 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
         forward = !gs_op_commit(g, r);
         if (forward) {
             gs_hold_join_pending(x);
+            uint64_t t0 = ev_t0();
             res = FORWARD_RECORD();
+            ev_t1(t0);
             gs_op_forwarded(g, res);
         }
     } else {
         if (ev != NULL)
             ev->origin = NULL; /* recorded outside any step */
+        uint64_t t0 = ev_t0();
         res = FORWARD_RECORD();
+        ev_t1(t0);
     }
     pthread_mutex_unlock(&gs_eng_lock);
     return res;
@@ -185,10 +208,14 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
             return CUDA_SUCCESS;
         }
         gs_hold_join_pending(xs);
+        uint64_t t0 = ev_t0();
         res = REAL(evwait_fn, id)(s, e, flags);
+        ev_t1(t0);
         gs_op_forwarded(g, res);
     } else {
+        uint64_t t0 = ev_t0();
         res = REAL(evwait_fn, id)(s, e, flags);
+        ev_t1(t0);
     }
     pthread_mutex_unlock(&gs_eng_lock);
     return res;
@@ -203,6 +230,7 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
         return REAL(hostfn_fn, id)(s, fn, data);
     }
     pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_call = id;
     gs_stream_t *x;
     gs_rec_t *r = NULL;
     gs_rec_outcome_t o = event_nodes() && fn != NULL ? gs_op_begin(id, s, 0, &x, &r)
@@ -216,30 +244,54 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
         r->u.h.fn = fn;
         r->u.h.data = data;
         r->sig = gs_mix(GS_OP_HOST, id);
-        if (gs_op_commit(g, r)) {
-            pthread_mutex_unlock(&gs_eng_lock);
-            return CUDA_SUCCESS;
+        res = CUDA_SUCCESS;
+        if (!gs_op_commit(g, r)) {
+            gs_hold_join_pending(x);
+            uint64_t t0 = ev_t0();
+            res = REAL(hostfn_fn, id)(s, fn, data);
+            ev_t1(t0);
+            gs_op_forwarded(g, res);
         }
-        gs_hold_join_pending(x);
-        res = REAL(hostfn_fn, id)(s, fn, data);
-        gs_op_forwarded(g, res);
+        /* The step ends with its host function. The program may block until
+         * the callback has run, on a condition the shim cannot see (JAX
+         * waits so for every value it reads back): nothing may stay held
+         * behind it. A step that matched its template whole has gone out
+         * at the commit; one that did not is issued here. */
+        if (gs_op_close(x, GS_BRK_barrier))
+            gs_breaker(GS_BRK_barrier, id);
     } else {
+        uint64_t t0 = ev_t0();
         res = REAL(hostfn_fn, id)(s, fn, data);
+        ev_t1(t0);
     }
     pthread_mutex_unlock(&gs_eng_lock);
     return res;
 }
 
-void gs_eng_event_host(gs_fn_id_t id, CUevent e)
+bool gs_eng_event_host(gs_fn_id_t id, CUevent e)
 {
     gs_count(GS_CTR_barriers, 1);
     if (!gs_engine_on()) {
         gs_eng_flush_if_off();
-        return;
+        return true;
     }
+    bool forward = true;
     pthread_mutex_lock(&gs_eng_lock);
     gs_eng_call = id;
     gs_event_t *ev = gs_event_get(e, false);
+    if (id == GS_ID_cuEventDestroy || id == GS_ID_cuEventDestroy_v2) {
+        /* Destroying does not look at the event's work: no step ends. */
+        forward = ev == NULL || !gs_event_destroy_later(e);
+        GS_TRACE("%s(%p)%s", gs_fn_names[id], (void *)e,
+                 forward ? "" : ": deferred while the shim names it");
+        if (forward)
+            gs_event_forget(e); /* a new event may get the handle */
+        pthread_mutex_unlock(&gs_eng_lock);
+        return forward;
+    }
+    GS_TRACE("%s(%p): %s", gs_fn_names[id], (void *)e,
+             gs_event_in_step(ev) != NULL ? "its record is in a step, which ends"
+                                          : "not recorded in an open step");
     if (gs_event_in_step(ev) != NULL) {
         gs_stream_t *g = ev->origin;
         bool held = g->holding;
@@ -248,7 +300,6 @@ void gs_eng_event_host(gs_fn_id_t id, CUevent e)
         /* The host looks at the step from here: it ends. */
         gs_step_close(g);
     }
-    if (id == GS_ID_cuEventDestroy || id == GS_ID_cuEventDestroy_v2)
-        gs_event_forget(e); /* a new event may get the handle */
     pthread_mutex_unlock(&gs_eng_lock);
+    return forward;
 }

@@ -137,6 +137,18 @@ void gs_graph_destroy(gs_template_t *t)
         if (t->chunks[c].graph != NULL)
             GS_CALL(cuGraphDestroy, t->chunks[c].graph);
     }
+    /* The program's events its exec nodes named may now be destroyed. */
+    for (unsigned i = 0; t->chunks != NULL && i < t->len; i++) {
+        gs_node_t *nd = &t->nodes[i];
+        if ((nd->kind == GS_OP_EVREC || nd->kind == GS_OP_EVWAIT) && nd->ev != NULL &&
+            nd->ev != t->ph)
+            gs_event_unref(nd->ev);
+        if (nd->kind == GS_OP_EVREC || nd->kind == GS_OP_EVWAIT)
+            nd->ev = NULL;
+    }
+    if (t->ph != NULL)
+        GS_CALL(cuEventDestroy_v2, t->ph);
+    t->ph = NULL;
     if (t->chunks != NULL)
         gs_mem_account(-(long long)(t->nchunks * sizeof *t->chunks), 0);
     free(t->chunks);
@@ -226,12 +238,15 @@ static CUresult add_node(gs_template_t *t, CUgraph g, const gs_rec_t *rec, unsig
         *what = "cuGraphAddMemsetNode";
         return GS_CALL(cuGraphAddMemsetNode, &nd->node, g, deps, ndeps, &m, t->ctx);
     }
+    /* Event nodes are built with the shim's own event and patched to the
+     * program's at every launch where it differs: a graph never names an
+     * event the program may destroy (evlife.c). */
     case GS_OP_EVREC:
-        nd->ev = rec->u.e.ev;
+        nd->ev = t->ph;
         *what = "cuGraphAddEventRecordNode";
         return GS_CALL(cuGraphAddEventRecordNode, &nd->node, g, deps, ndeps, nd->ev);
     case GS_OP_EVWAIT:
-        nd->ev = rec->u.e.ev;
+        nd->ev = t->ph;
         *what = "cuGraphAddEventWaitNode";
         return GS_CALL(cuGraphAddEventWaitNode, &nd->node, g, deps, ndeps, nd->ev);
     case GS_OP_HOST: {
@@ -385,6 +400,12 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
         t->staging_bytes = staging;
         gs_mem_account(0, (long long)staging);
     }
+    for (unsigned i = 0; i < t->len && t->ph == NULL; i++)
+        if (recs[i].kind == GS_OP_EVREC || recs[i].kind == GS_OP_EVWAIT) {
+            what = "cuEventCreate";
+            if ((r = GS_CALL(cuEventCreate, &t->ph, CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS)
+                goto fail;
+        }
     what = "the DAG builder";
     build_edges = 0;
     if (!gs_dag_build(&dag, recs, t->len))
@@ -483,6 +504,9 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
                                    rec->u.e.ev);
         if (r == CUDA_SUCCESS) {
             gs_dump_change(nd, 0);
+            gs_event_ref(rec->u.e.ev);
+            if (nd->ev != t->ph)
+                gs_event_unref(nd->ev);
             nd->ev = rec->u.e.ev;
             *patched = true;
         }

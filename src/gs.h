@@ -187,6 +187,9 @@ void gs_options_log(void);
             gs_log_admitted((level), __VA_ARGS__);                           \
     } while (0)
 #define GS_DEBUG_CAPPED(...) GS_LOG_CAPPED(GS_LOG_DEBUG, __VA_ARGS__)
+/* GRAPHSHIM_LOG=trace: a line per op the engine records, per barrier and
+ * per step it closes, to see why a program's steps do not repeat. */
+#define GS_TRACE(...) GS_LOG_CAPPED(GS_LOG_TRACE, __VA_ARGS__)
 
 void gs_log(gs_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -227,6 +230,7 @@ void gs_log_raw(const char *text, size_t len);
     X(nodes_patched, "nodes patched")                                        \
     X(edges_full, "graph edges built: full dependencies")                    \
     X(edges_programmatic, "graph edges built: programmatic (PDL)")            \
+    X(events_deferred, "event destroys deferred while the shim named them")  \
     X(div_mismatch, "divergence: an op differed from every template")        \
     X(div_barrier, "divergence: a barrier in the middle of a step")          \
     X(div_stream, "divergence: an op on another stream")                     \
@@ -384,6 +388,8 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
                              bool with_flags);
 CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags);
 CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data);
-void gs_eng_event_host(gs_fn_id_t id, CUevent e);
+/* A host-side use of event e; false when the call must not reach the driver
+ * (a destroy the shim defers, evlife.c). */
+bool gs_eng_event_host(gs_fn_id_t id, CUevent e);
 
 #endif /* GS_H */

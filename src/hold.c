@@ -69,6 +69,9 @@ static void cut(gs_stream_t *st, gs_breaker_t why, unsigned detail)
                 why != GS_BRK_attribute;
     if (why != GS_BRK_failed)
         gs_breaker(why, call && detail == 0 ? gs_eng_call : detail);
+    GS_TRACE("the held match of the step of stream %#llx is cut at op %u (%s, by %s): what "
+             "it held is issued eagerly", (unsigned long long)st->key, st->n,
+             gs_breaker_name(why), gs_fn_names[gs_eng_call]);
     st->cut = why;
 }
 
@@ -184,12 +187,16 @@ static bool launch_chunk(gs_stream_t *st, gs_template_t *t, unsigned c, unsigned
 {
     bool busy = false;
     CUstream ls = launch_stream(st);
+    /* The shim's own ordering events count as the replay's cost. */
+    uint64_t t0 = st->slots_ordered < st->nslots ? gs_clock_ns() : 0;
     if (st->nslots > 1 && !order_slots(st, ls)) {
         t->failed = true;
         cut(st, GS_BRK_failed, 0);
         gs_hold_issue(st, upto);
         return false;
     }
+    if (t0 != 0)
+        t->graph_ns += gs_clock_ns() - t0;
     if (gs_graph_launch_chunk(t, c, &st->recs[st->match_start], st->arena, ls, &busy)) {
         st->issued = st->match_start + t->chunks[c].first + t->chunks[c].count;
         st->chunks_done = c + 1;
@@ -207,12 +214,17 @@ static bool launch_chunk(gs_stream_t *st, gs_template_t *t, unsigned c, unsigned
 }
 
 /* Never slower (issue 11): after 32 replays of a template, and every 1024
- * after, what a replay cost (its launches and patches, measured, and holding
- * its ops, at the measured median) is held against what its ops cost eager
- * (the measured median of an eager launch, each). A template that does not
- * pay (a two-node step whose patches cost more than its launches, say)
- * goes back to eager: its graph is freed, the step is not built again, and
- * the info log says so once. */
+ * after, what a replay cost is held against what its ops cost eager. A
+ * replay: its launches and patches and the shim's events that order the
+ * streams it spans before it (measured), the record after it and the waits
+ * it leaves pending (one per joined stream, at the median of an eager
+ * event call) and
+ * holding its ops (the measured median each). Eagerly: each kernel, copy or
+ * memset at the median of an eager launch, each event record, wait or host
+ * function at the median of those (JAX's steps are mostly these: five ops
+ * whose launch costs more than the calls it replaces). A template that does
+ * not pay goes back to eager: its graph is freed, the step is not built
+ * again, and the info log says so once. */
 static void check_payoff(gs_template_t *t)
 {
     if (!gs_opt.payoff || (t->replays != 32 && t->replays % 1024 != 0))
@@ -221,8 +233,14 @@ static void check_payoff(gs_template_t *t)
     gs_diag_costs(&c);
     if (c.eager.n < 4 || c.hold.n < 8)
         return; /* too few samples to judge (the first 32 launches are timed) */
-    double eager = (double)t->len * (double)c.eager.median_ns;
+    double ev_ns = c.eager_ev.n >= 4 ? (double)c.eager_ev.median_ns : (double)c.eager.median_ns;
+    unsigned nev = 0;
+    for (unsigned i = 0; i < t->len; i++)
+        nev += t->nodes[i].kind == GS_OP_EVREC || t->nodes[i].kind == GS_OP_EVWAIT ||
+               t->nodes[i].kind == GS_OP_HOST;
+    double eager = (double)(t->len - nev) * (double)c.eager.median_ns + nev * ev_ns;
     double shim = (double)t->graph_ns / (double)t->replays +
+                  (t->nslots > 1 ? t->nslots : 0) * ev_ns +
                   (double)t->len * (double)c.hold.median_ns;
     if (shim <= eager)
         return;
@@ -244,6 +262,9 @@ static void launch(gs_stream_t *st, gs_template_t *t)
         ok = launch_chunk(st, t, c, end);
     if (ok)
         gs_template_touch(t);
+    GS_TRACE("the step of stream %#llx matched a template of %u ops whole: %s",
+             (unsigned long long)st->key, t->len,
+             ok ? "its graph went out" : "a graph launch failed, it went out eagerly");
     stop_holding(st);
     if (ok)
         check_payoff(t);

@@ -123,6 +123,9 @@ bool gs_op_commit(gs_stream_t *g, gs_rec_t *r)
     g->used = r->data + r->len;
     g->hash = gs_mix(g->hash, r->sig);
     unsigned idx = g->n++;
+    GS_TRACE("op %u of the step of stream %#llx: %s on stream %p (slot %u), sig %016llx",
+             idx, (unsigned long long)g->key, gs_fn_names[r->id], (void *)r->stream,
+             r->slot, (unsigned long long)r->sig);
     return gs_hold_advance(g, idx);
 }
 
@@ -143,6 +146,9 @@ bool gs_op_close(gs_stream_t *x, gs_breaker_t why)
 {
     gs_stream_t *g = x->origin;
     bool cut = g->holding || (g->n > 0 && g->n < (unsigned)gs_opt.min_ops);
+    GS_TRACE("barrier %s on stream %#llx (%s) ends the step of stream %#llx",
+             gs_fn_names[gs_eng_call], (unsigned long long)x->key, gs_breaker_name(why),
+             (unsigned long long)g->key);
     if (g->holding)
         gs_hold_settle(g, why);
     gs_step_close(g);

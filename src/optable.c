@@ -136,7 +136,8 @@ const gs_optdesc_t gs_optdescs[] = {
      mode_names, 3, 0, 0, OFF(mode)},
     {"LOG", GS_OPT_ENUM, "error, warn, info, debug or trace",
      "log level: warn says only what went wrong; info adds the exit summary, "
-     "templates and fallbacks; debug adds every option and per-step decisions",
+     "templates and fallbacks; debug adds every option and per-step decisions; "
+     "trace a line per op recorded, per barrier and per step closed",
      level_names, 5, 0, 0, OFF(log)},
     {"LOG_FILE", GS_OPT_PATH, PATH_ACCEPTS,
      "where messages go instead of stderr (stderr, after a warning, if it "

@@ -300,6 +300,8 @@ static void json_findings(gs_out_t *o)
     gs_out_printf(o, ",\n\"costs\":{");
     json_cost(o, "eager", &c.eager);
     gs_out_printf(o, "},");
+    json_cost(o, "eager_event", &c.eager_ev);
+    gs_out_printf(o, "},");
     json_cost(o, "hold", &c.hold);
     gs_out_printf(o, "},");
     json_cost(o, "graph", &c.graph);

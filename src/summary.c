@@ -400,9 +400,11 @@ static void out_details(gs_out_t *o)
     const struct {
         const char *what;
         const gs_cost_t *cost;
-    } costs[] = {{"eager op", &c.eager}, {"held op", &c.hold},
+    } costs[] = {{"eager op", &c.eager},
+                 {"eager event record, wait or host function", &c.eager_ev},
+                 {"held op", &c.hold},
                  {"graph launch with its patches", &c.graph}};
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof costs / sizeof costs[0]; i++) {
         char a[32], b[32], d[32];
         if (costs[i].cost->n == 0)
             continue;

@@ -68,6 +68,24 @@ pass "fork/join across 2 and 4 streams, event pools, a stream that never joins b
 
 scenario hostfn
 atleast replays 20 hostfn
+# PyTorch's side stream: steps begun on the legacy stream are joined, and
+# destroying the event of each fork and join neither cuts the step nor
+# leaves a graph naming a destroyed event (simcuda refuses that, as the
+# H200's driver did).
+scenario torchlike
+atleast replays 60 torchlike
+# One step per layer (the allocator's query ends it), not one per stream
+# segment: most ops replayed (a third without the legacy stream's joins).
+[ $(( $(st ops_replayed) * 100 / $(st ops) )) -ge 85 ] ||
+    fail "torchlike: only $(st ops_replayed) of $(st ops) ops replayed"
+atleast events_deferred 1 torchlike
+expect_eq "torchlike: patch failures" "$(st fb_patch)" 0
+# The host waits for a callback in the middle of the step: the step ends
+# with its host function, which is never held (a held one would never run:
+# the program waits for it before its next call).
+scenario hostwait
+atleast replays 20 hostwait
+grep -q "callbacks_missed=0" "$TMP/shim" || fail "hostwait: callbacks missed: $(cat "$TMP/shim")"
 scenario timing
 atleast replays 20 timing
 grep -q "elapsed_ok=$(grep -o 'steps=[0-9]*' "$TMP/shim" | cut -d= -f2)" "$TMP/shim" ||
@@ -80,7 +98,7 @@ atleast replays 20 extwait
 # applied after the settle, before the barrier goes out).
 scenario capfork
 atleast replays 20 capfork
-pass "host functions, timing events and waits on earlier events inside steps: replayed, identical"
+pass "host functions (one a host waits for), PyTorch's side stream, timing events and waits on earlier events inside steps: replayed, identical"
 
 # Found on the H200 (JAX segfaulted under the shim): a stream wait whose
 # event was recorded in the step, when making room for the wait closes the

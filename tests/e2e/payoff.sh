@@ -7,7 +7,9 @@
 # - where patching costs more than launching, the template is retired after
 #   32 replays (its graph freed, the info log says so), and the program runs
 #   about as fast as without the shim, far faster than with the rule off;
-# - where launching costs more, the template stays and replays every step.
+# - where launching costs more, the template stays and replays every step;
+# - an op as XLA runs it eagerly (a kernel and three cheap event calls, on
+#   two streams) is retired: the rule values event calls at their own cost.
 # Results are identical throughout.
 . "${top_srcdir:-.}/tests/env.sh"
 P="$E2E/prog_dag"
@@ -39,3 +41,19 @@ cmp -s "$TMP/plain" "$TMP/shim" || fail "result differs under the shim (2)"
 expect_eq "templates retired where launches are dear" "$(stats_get "$TMP/st" totals.retired)" 0
 [ "$(stats_get "$TMP/st" totals.replays)" -ge 290 ] || fail "replays: $(stats_get "$TMP/st" totals.replays)"
 pass "launches dearer than patches: kept, $(stats_get "$TMP/st" totals.replays) replays; steps/s $(rate "$TMP/plain.err") without the shim, $(rate "$TMP/shim.err") under it"
+
+# One op as XLA runs it: a kernel, an event record, a callback stream's wait
+# and a host function. Event calls cost far less than a launch, and the
+# graph of four ops spans two streams (the shim orders them with events of
+# its own): the replay costs more than the four calls, and the rule must
+# see that (valuing each op as a launch, it kept the template).
+xla="GRAPHSHIM_PAYOFF=1 SIMCUDA_LAUNCH_NS=4000 SIMCUDA_EVENT_NS=200 SIMCUDA_GRAPH_LAUNCH_NS=6000 SIMCUDA_SETPARAMS_NS=500"
+run_sim $xla "$P" xlaop --steps=2000 >"$TMP/plain" 2>"$TMP/plain.err" || fail "xlaop without the shim"
+run_shim $xla GRAPHSHIM_STATS_FILE="$TMP/st" "$P" xlaop --steps=2000 >"$TMP/shim" 2>"$TMP/shim.err" ||
+    fail "xlaop under the shim"
+cmp -s "$TMP/plain" "$TMP/shim" || fail "xlaop: result differs under the shim"
+[ "$(stats_get "$TMP/st" totals.retired)" -ge 1 ] ||
+    fail "xlaop: no template retired ($(stats_get "$TMP/st" totals.replays) replays)"
+p=$(rate "$TMP/plain.err") s=$(rate "$TMP/shim.err")
+awk -v p="$p" -v s="$s" 'BEGIN { exit !(s > 0.7 * p) }' || fail "xlaop steps/s: $p without the shim, $s under it"
+pass "XLA-like ops (one kernel, three event calls): retired after $(stats_get "$TMP/st" totals.replays) replays; steps/s $p without the shim, $s under it"

@@ -27,6 +27,15 @@
  * pool      fork/join with a different pair of events every step
  * noreturn  a side stream that never joins back; the program syncs it
  * hostfn    a host function per step that counts steps on the host
+ * torchlike PyTorch's side stream: the main stream is the legacy stream, each
+ *           wait_stream a new event destroyed right after the wait, and
+ *           record_stream's allocator event, queried a layer later
+ * xlaop     one op as XLA runs it eagerly: a kernel, an event record, a wait
+ *           on it by a callback stream and a host function there (for the
+ *           payoff rule: event calls cost far less than launches)
+ * hostwait  a host function in the middle of every step, whose callback
+ *           the host waits for before it goes on (as JAX waits for each
+ *           value it reads back), without a synchronising call
  * timing    timing events around the step's kernels
  * extwait   the step waits on an event recorded in the step before
  * capfork   A records an event, a second stream waits on it (and every
@@ -62,7 +71,9 @@
 
 #include "simcuda.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -278,6 +289,38 @@ static void step_streams(lane_t *l, int step, int nside, bool pool)
     tail(l, l->s);
 }
 
+/* torchlike: PyTorch's side stream. The main stream is the legacy stream;
+ * wait_stream records a new event and destroys it right after the wait;
+ * record_stream records the allocator's event, which the allocator queries
+ * before it reuses the block (the next layer). */
+static CUevent alloc_ev[3];
+
+static void fork_join_event(CUstream from, CUstream to)
+{
+    CUevent e;
+    CK(cuEventCreate(&e, CU_EVENT_DISABLE_TIMING));
+    CK(cuEventRecord(e, from));
+    CK(cuStreamWaitEvent(to, e, 0));
+    CK(cuEventDestroy_v2(e)); /* the torch.cuda.Event dies at once */
+}
+
+static void step_torchlike(lane_t *l, int step)
+{
+    (void)step;
+    for (int layer = 0; layer < 3; layer++) {
+        axpy(l, l->s, 1, 0, 0.5f, false);
+        fork_join_event(l->s, side[0]);              /* side.wait_stream(main) */
+        axpy(l, side[0], 2, 1, 0.25f, false);        /* the gate, on the side */
+        axpy(l, l->s, 5, 1, 2.0f, false);            /* main, beside it */
+        fork_join_event(side[0], l->s);              /* main.wait_stream(side) */
+        add3(l, l->s, 0, 2, 5, false);               /* reads the side's output */
+        CK(cuEventRecord(alloc_ev[layer], l->s));     /* g.record_stream(main) */
+        if (layer > 0)
+            (void)cuEventQuery(alloc_ev[layer - 1]); /* may the block be reused? */
+    }
+    tail(l, l->s);
+}
+
 static void step_noreturn(lane_t *l, int step)
 {
     (void)step;
@@ -295,6 +338,7 @@ static void step_noreturn(lane_t *l, int step)
 
 static int host_steps;
 static void CUDA_CB count_step(void *p) { host_steps += *(int *)p; }
+static int xla_one = 1;
 
 static void step_hostfn(lane_t *l, int step)
 {
@@ -303,6 +347,58 @@ static void step_hostfn(lane_t *l, int step)
     CK(cuLaunchHostFunc(l->s, count_step, step % 3 ? &one : &two));
     axpy(l, l->s, 2, 1, 0.5f, false);
     inc(l, l->s);
+}
+
+/* hostwait: the host waits for a host function's callback the way JAX
+ * waits for every value it reads back, on a flag the callback sets, without
+ * a synchronising call the shim could see. On simcuda the GPU's own
+ * progress is simcuda_progress(); on a GPU it is real. A callback the shim
+ * held would never come: the wait gives up and counts a miss. */
+static volatile int cb_step;
+static int cb_missed;
+static void CUDA_CB mark_step(void *p) { cb_step = *(int *)p; }
+
+static void wait_for_callback(int want)
+{
+    static void (*progress)(void);
+    static bool looked;
+    if (!looked) {
+        progress = (void (*)(void))dlsym(RTLD_DEFAULT, "simcuda_progress");
+        looked = true;
+    }
+    for (int tries = 0; cb_step != want && tries < 200000; tries++) {
+        if (progress != NULL)
+            progress();
+        else
+            sched_yield();
+    }
+    cb_missed += cb_step != want;
+}
+
+static void step_hostwait(lane_t *l, int step)
+{
+    static int ids[4];
+    ids[step % 4] = step + 1; /* a different datum each step: a patched node */
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    axpy(l, l->s, 2, 1, 0.25f, false);
+    CK(cuLaunchHostFunc(l->s, mark_step, &ids[step % 4]));
+    wait_for_callback(step + 1);
+    axpy(l, l->s, 3, 2, 1.5f, false); /* the next op, after the host saw it */
+    inc(l, l->s);
+}
+
+/* xlaop: one op as XLA dispatches it eagerly: the kernel (on fresh buffers
+ * each time, so its node is patched), an event recorded after it (from a
+ * pool), the callback stream waiting on it and a host function there (which
+ * ends the step). */
+static void step_xlaop(lane_t *l, int step)
+{
+    if (step < 8)
+        axpy(l, l->s, 3, 0, 0.5f, false); /* warm-up: steps that do not repeat */
+    axpy(l, l->s, 1 + step % 2, step % 2, 0.5f, false);
+    CK(cuEventRecord(evs[step % 4], l->s));
+    CK(cuStreamWaitEvent(side[0], evs[step % 4], 0));
+    CK(cuLaunchHostFunc(side[0], count_step, &xla_one));
 }
 
 static CUevent t0, t1;
@@ -506,8 +602,11 @@ int main(int argc, char **argv)
         printf("scenario=%s steps=%d result=%016llx\n", sc, steps, (unsigned long long)acc);
         return 0;
     }
-    CUstream s;
-    CK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CUstream s = NULL; /* torchlike: the legacy stream, as PyTorch's main stream */
+    if (strcmp(sc, "torchlike") != 0)
+        CK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    for (int e = 0; e < 3; e++)
+        CK(cuEventCreate(&alloc_ev[e], CU_EVENT_DISABLE_TIMING));
     for (int k = 0; k < 3; k++)
         CK(cuStreamCreate(&side[k], CU_STREAM_NON_BLOCKING));
     for (int e = 0; e < 8; e++)
@@ -536,6 +635,15 @@ int main(int argc, char **argv)
             continue;
         } else if (strcmp(sc, "hostfn") == 0)
             step_hostfn(&l, step);
+        else if (strcmp(sc, "xlaop") == 0) {
+            step_xlaop(&l, step);
+            if (step % 50 == 49)
+                end_step(&l);
+            continue;
+        } else if (strcmp(sc, "torchlike") == 0)
+            step_torchlike(&l, step);
+        else if (strcmp(sc, "hostwait") == 0)
+            step_hostwait(&l, step);
         else if (strcmp(sc, "timing") == 0)
             step_timing(&l, step);
         else if (strcmp(sc, "extwait") == 0)
@@ -567,7 +675,7 @@ int main(int argc, char **argv)
     lane_fold(&l);
     fold(&l.acc, &host_steps, sizeof host_steps);
     fold(&l.acc, &elapsed_ok, sizeof elapsed_ok);
-    printf("scenario=%s steps=%d result=%016llx host_steps=%d elapsed_ok=%d\n", sc, steps,
-           (unsigned long long)l.acc, host_steps, elapsed_ok);
+    printf("scenario=%s steps=%d result=%016llx host_steps=%d elapsed_ok=%d callbacks_missed=%d\n",
+           sc, steps, (unsigned long long)l.acc, host_steps, elapsed_ok, cb_missed);
     return 0;
 }

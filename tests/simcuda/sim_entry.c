@@ -198,9 +198,13 @@ void sim_entry_init(void)
     sim_launch_ns = s && *s ? strtoul(s, NULL, 10) : 0;
     s = getenv("SIMCUDA_SETPARAMS_NS");
     sim_setparams_ns = s && *s ? strtoul(s, NULL, 10) : 0;
+    s = getenv("SIMCUDA_EVENT_NS");
+    sim_event_ns = s && *s ? strtoul(s, NULL, 10) : 0;
+    s = getenv("SIMCUDA_GRAPH_LAUNCH_NS");
+    sim_graph_launch_ns = s && *s ? strtoul(s, NULL, 10) : 0;
 }
 
-unsigned long sim_launch_ns, sim_setparams_ns;
+unsigned long sim_launch_ns, sim_setparams_ns, sim_event_ns, sim_graph_launch_ns;
 
 /* Spends `ns` nanoseconds of CPU, as a driver call of that cost would. */
 void sim_spend(unsigned long ns)

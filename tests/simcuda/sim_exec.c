@@ -298,6 +298,7 @@ static CUresult launch_nodes(sim_exec_t *e, sim_stream_t *s)
 
 static CUresult graph_launch(CUgraphExec h, CUstream hs, int ptsz)
 {
+    sim_spend(sim_graph_launch_ns);
     sim_exec_t *e = NULL;
     sim_stream_t *s = NULL;
     CUresult r = exec_stream(h, hs, ptsz, &e, &s);
@@ -439,12 +440,16 @@ SIM_API(cuGraphExecHostNodeSetParams, (CUgraphExec hGraphExec, CUgraphNode hNode
 }
 
 /* The event of a record or wait node, for later launches; it must be an
- * event of the graph's context. */
+ * event of the graph's context. A node whose event was destroyed is
+ * refused, as the H200's driver refused it (CUresult 1) when PyTorch
+ * destroyed an event a graph of the shim still named. */
 static CUresult exec_event_set(CUgraphExec he, CUgraphNode h, enum sim_op_kind kind, CUevent ev)
 {
     sim_op_t *old;
     sim_event_t *e = NULL;
     CUresult r = exec_node(he, h, kind, &old);
+    if (r == CUDA_SUCCESS && old->u.e.ev->obj.magic != SIM_MAGIC)
+        r = sim_err(CUDA_ERROR_INVALID_VALUE, "the node's event was destroyed");
     if (r == CUDA_SUCCESS)
         r = sim_event_arg(ev, &e);
     if (r == CUDA_SUCCESS && e->obj.ctx != ((sim_exec_t *)sim_obj_get(he))->obj.ctx)

@@ -103,7 +103,7 @@ void sim_entry_init(void);
 /* SIMCUDA_LAUNCH_NS, SIMCUDA_SETPARAMS_NS: CPU time an eager launch and a
  * kernel node update take (default 0), so that a test can give the
  * simulated driver a GPU's costs; sim_spend spends it. */
-extern unsigned long sim_launch_ns, sim_setparams_ns;
+extern unsigned long sim_launch_ns, sim_setparams_ns, sim_event_ns, sim_graph_launch_ns;
 void sim_spend(unsigned long ns);
 
 /* ------------------------------------------------------------ "sim_core.c" */

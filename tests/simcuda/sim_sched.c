@@ -636,6 +636,13 @@ void sim_flush(void)
     run(-1, 100);
 }
 
+SIMCUDA_API void simcuda_progress(void)
+{
+    sim_lock();
+    sim_flush();
+    sim_unlock();
+}
+
 void sim_sched_maybe_flush(void)
 {
     if (npending > SIM_QUEUE_MAX)

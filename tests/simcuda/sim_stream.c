@@ -163,6 +163,7 @@ STREAM_GETTER(cuStreamGetCtx, CUcontext, pctx, (CUcontext)s->obj.ctx)
 
 static CUresult host_work(CUstream h, int ptsz, CUhostFn fn, CUstreamCallback cb, void *user, unsigned flags)
 {
+    sim_spend(sim_event_ns);
     sim_stream_t *s = NULL;
     CUresult r = sim_stream_get(h, ptsz, &s);
     if (r != CUDA_SUCCESS)
@@ -214,6 +215,7 @@ SIM_API(cuEventCreate, (CUevent *phEvent, unsigned int Flags), (phEvent, Flags))
 
 static CUresult event_record(CUevent h, CUstream hs, int ptsz, unsigned flags)
 {
+    sim_spend(sim_event_ns);
     sim_event_t *e = NULL;
     sim_stream_t *s = NULL;
     CUresult r = sim_event_arg(h, &e);
@@ -307,6 +309,7 @@ SIM_API(cuEventElapsedTime_v2, (float *pMilliseconds, CUevent hStart, CUevent hE
  * outside capture). */
 static CUresult wait_event(CUstream hs, CUevent h, unsigned flags, int ptsz)
 {
+    sim_spend(sim_event_ns);
     sim_stream_t *s = NULL;
     sim_event_t *e = NULL;
     CUresult r = sim_stream_get(hs, ptsz, &s);

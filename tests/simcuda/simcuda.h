@@ -83,6 +83,13 @@ SIMCUDA_API unsigned long long simcuda_calls(const char *fn);
  * stream or event synchronisation does not need runs anyway. */
 SIMCUDA_API void simcuda_seed(unsigned long long seed);
 
+/* Runs every submitted command whose dependencies have completed, and what
+ * they make ready, as a GPU goes on while the host does something else: a
+ * program that waits for a host function's effect without a synchronising
+ * call (JAX waits so for every value it reads back) calls this in its
+ * loop. It is not a driver entry point: the shim never sees it. */
+SIMCUDA_API void simcuda_progress(void);
+
 /* Kernels executed so far as nodes of graphs, and from ordinary launches. */
 SIMCUDA_API unsigned long long simcuda_graph_kernels(void);
 SIMCUDA_API unsigned long long simcuda_eager_kernels(void);
