@@ -6,13 +6,15 @@
 # shim's per-call cost, and the PyTorch profiler's kernel count. Logs go to
 # $OUT; a short table is printed last.
 #   tools/device-run.sh CARRY_DIR [PART...]
-#   PART: check bench variants torch compile count cost diag gpu tiny sweep
+#   PART: check bench variants torch compile count cost diag gpu tiny sweep jax streams
 #   (default: all but compile, diag, gpu, tiny and sweep). tiny: the
 #   never-slower run (tools/tiny-bench.sh); sweep: tools/chunk-sweep.sh at
 #   --hidden=256 (chunk sets in SWEEP_SETS). diag: the launcher's default
 #   summary of decode-bench, decode-bench --pdl, torch_decode and a JAX
 #   eager loop, with `graphshim report`; gpu: only the GPU tests of make
-#   check (GPU_TESTS, quicker than all of check).
+#   check (GPU_TESTS, quicker than all of check); jax: tools/jax-eager.py
+#   (JAXARGS) and streams: tools/torch-streams.py (STARGS), with and without
+#   the shim, each with a GRAPHSHIM_LOG=trace log of its first steps.
 set -u
 CARRY=$(cd "$1" && pwd); shift
 PARTS=${*:-check bench variants torch count cost}
@@ -166,6 +168,75 @@ if [[ " $PARTS " == *" diag "* ]]; then
         grep -v '^$' "$OUT/diag-$tag.err" | grep -A40 'summary:' | head -30 | sed 's/^/    /' >>"$summary"
     done
     note "diag jax without the shim: $(tail -1 "$OUT/diag-jax-plain.out" | cut -c1-200)"
+fi
+# srounds LABEL TAG MODES...: interleaved rounds of a program that prints
+# steps/s and checksum= (run_mode), each run under a time limit (a hang
+# shows as a missing line, not a lost device call); the first mode's median
+# and [min-max], every other mode's median ratio to it, the share of ops the
+# shim replayed (from $OUT/TAG.json), and whether every checksum agrees.
+srounds() {
+    local label=$1 tag=$2; shift 2
+    local modes=("$@") r m line="" base="" ref="" ok=1
+    for r in $(seq "$ROUNDS"); do
+        for m in "${modes[@]}"; do
+            timeout "${RUN_TIMEOUT:-240}" bash -c "$(declare -f run_mode); run_mode $tag $m" \
+                >"$OUT/$tag.$m.$r.out" 2>"$OUT/$tag.$m.$r.err"
+            echo "rc=$?" >>"$OUT/$tag.$m.$r.err"
+        done
+    done
+    for m in "${modes[@]}"; do
+        local vals t lo hi l c
+        vals=$(for r in $(seq "$ROUNDS"); do field "$(grep checksum= "$OUT/$tag.$m.$r.out" | tail -1)" steps/s; done)
+        t=$(echo "$vals" | med); lo=$(echo "$vals" | sort -g | head -1); hi=$(echo "$vals" | sort -g | tail -1)
+        for r in $(seq "$ROUNDS"); do
+            c=$(field "$(grep checksum= "$OUT/$tag.$m.$r.out" | tail -1)" checksum)
+            [ -z "$ref" ] && ref=$c
+            [ -n "$c" ] && [ "$c" = "$ref" ] || ok=0
+        done
+        if [ -z "$base" ]; then base=$t; line="$m $t [$lo-$hi]"
+        else line="$line  $m $(awk -v a="$t" -v b="$base" 'BEGIN{ if (b > 0) printf "%.3fx", a/b; else print "-" }') [$lo-$hi]"; fi
+    done
+    if [ -f "$OUT/$tag.json" ]; then
+        line="$line  replayed $(awk -v a="$(jget "$OUT/$tag.json" ops_replayed)" -v b="$(jget "$OUT/$tag.json" ops)" 'BEGIN{ if (b > 0) printf "%.1f%%", 100*a/b; else print "-" }')"
+    fi
+    note "  $(printf '%-13s' "$label") $line  sums $([ $ok = 1 ] && echo "ok ($ref)" || echo "DIFFER ($tag.*.out)")"
+}
+if [[ " $PARTS " == *" jax "* ]]; then
+    # Issue 10: a JAX eager loop (XLA dispatching op by op, with events,
+    # stream waits and host functions around every op), with and without
+    # the shim, and a trace of its first steps (GRAPHSHIM_LOG=trace).
+    JAXARGS=${JAXARGS:---steps=300}
+    GRAPHSHIM_MODE=observe GRAPHSHIM_LOG=trace GRAPHSHIM_LOG_LIMIT=400000 \
+        GRAPHSHIM_LOG_FILE=$OUT/jax-trace.log LD_PRELOAD=$SHIM timeout 120 \
+        python3 tools/jax-eager.py --steps=20 --layers=2 >"$OUT/jax-trace.out" 2>&1
+    run_mode() {
+        case $2 in
+        plain) python3 tools/jax-eager.py $JAXARGS ;;
+        replay) GRAPHSHIM_STATS=1 GRAPHSHIM_STATS_FILE=$OUT/$1.json LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
+        esac
+    }
+    export JAXARGS SHIM OUT
+    note "jax-eager $JAXARGS, $ROUNDS rounds: median steps/s [min-max], ratio to plain"
+    srounds "jax eager" jax plain replay
+    grep -A12 'summary:' "$OUT/jax.replay.1.err" | head -14 | sed 's/^/    /' >>"$summary"
+fi
+if [[ " $PARTS " == *" streams "* ]]; then
+    # Issue 10: PyTorch with a side stream (wait_stream, record_stream).
+    STARGS=${STARGS:-}
+    run_mode() {
+        case $2 in
+        eager) python3 tools/torch-streams.py $STARGS ;;
+        replay) GRAPHSHIM_STATS=1 GRAPHSHIM_STATS_FILE=$OUT/$1.json LD_PRELOAD=$SHIM python3 tools/torch-streams.py $STARGS ;;
+        graph) python3 tools/torch-streams.py --mode=graph $STARGS ;;
+        esac
+    }
+    export STARGS SHIM OUT
+    GRAPHSHIM_MODE=observe GRAPHSHIM_LOG=trace GRAPHSHIM_LOG_LIMIT=400000 \
+        GRAPHSHIM_LOG_FILE=$OUT/streams-trace.log LD_PRELOAD=$SHIM timeout 120 \
+        python3 tools/torch-streams.py --steps=20 --layers=2 >"$OUT/streams-trace.out" 2>&1
+    note "torch-streams $STARGS, $ROUNDS rounds: median steps/s [min-max], ratio to eager"
+    srounds "side stream" tst eager replay graph
+    grep -A12 'summary:' "$OUT/tst.replay.1.err" | head -14 | sed 's/^/    /' >>"$summary"
 fi
 if [[ " $PARTS " == *" torch "* ]]; then
     run_mode() {
