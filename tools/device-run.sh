@@ -135,7 +135,7 @@ if [[ " $PARTS " == *" variants "* ]]; then
     note "decode-bench variants, $ROUNDS rounds: median tokens/s [min-max], ratios to the first; default sums $VREF"
     DBARGS=""
     vrounds "PDL or not" vpdl eager eager-pdl graph graph-pdl
-    for v in --pdl --per-thread --streams=2 --host-func "--pdl --streams=2 --host-func"; do
+    for v in ${VARIANT_SETS:---pdl --per-thread --streams=2 --host-func "--pdl --streams=2 --host-func"}; do
         DBARGS=$v
         vrounds "${v// --/+}" "v$(echo "$v" | tr -cd 'a-z0-9')" eager replay graph
     done
@@ -212,12 +212,14 @@ if [[ " $PARTS " == *" jax "* ]]; then
     run_mode() {
         case $2 in
         plain) python3 tools/jax-eager.py $JAXARGS ;;
+        pass) GRAPHSHIM_MODE=passthrough LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
+        observe) GRAPHSHIM_MODE=observe LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
         replay) GRAPHSHIM_STATS=1 GRAPHSHIM_STATS_FILE=$OUT/$1.json LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
         esac
     }
     export JAXARGS SHIM OUT
     note "jax-eager $JAXARGS, $ROUNDS rounds: median steps/s [min-max], ratio to plain"
-    srounds "jax eager" jax plain replay
+    srounds "jax eager" jax plain ${JAX_MODES:-pass observe replay}
     grep -A12 'summary:' "$OUT/jax.replay.1.err" | head -14 | sed 's/^/    /' >>"$summary"
 fi
 if [[ " $PARTS " == *" streams "* ]]; then
