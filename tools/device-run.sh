@@ -251,7 +251,7 @@ if [[ " $PARTS " == *" torch "* ]]; then
         esac
     }
     note "torch_decode: mode, median tokens/s, ratio to eager, checksum, kv [all rounds]"
-    rounds pt eager pass replay graph graphshim
+    rounds pt ${TORCH_MODES:-eager pass replay graph graphshim}
     note "  replay: ops $(jget "$OUT/pt.json" ops) replayed $(jget "$OUT/pt.json" ops_replayed) replays $(jget "$OUT/pt.json" replays) graph launches $(jget "$OUT/pt.json" graph_launches) patched $(jget "$OUT/pt.json" nodes_patched) templates $(jget "$OUT/pt.json" templates) div $(jget "$OUT/pt.json" div_mismatch)/$(jget "$OUT/pt.json" div_barrier)/$(jget "$OUT/pt.json" div_stream) fb $(jget "$OUT/pt.json" fb_build)/$(jget "$OUT/pt.json" fb_patch)/$(jget "$OUT/pt.json" fb_launch)"
 fi
 if [[ " $PARTS " == *" compile "* ]]; then
@@ -298,7 +298,7 @@ if [[ " $PARTS " == *" sweep "* ]]; then
         tee "$OUT/sweep.txt" >>"$summary"
 fi
 if [[ " $PARTS " == *" cost "* ]]; then
-    sh tools/shim-cost.sh >"$OUT/cost.txt" 2>&1
+    ROUNDS=${COST_ROUNDS:-5} sh tools/shim-cost.sh >"$OUT/cost.txt" 2>&1
     cat "$OUT/cost.txt" >>"$summary"; cat "$OUT/cost.txt"
 fi
 # Only a few files come back: bundle the logs.
