@@ -10,8 +10,9 @@
  *    join when it is an ordinary stream (not the legacy or a per-thread
  *    stream) with no step of its own that other streams have joined; its
  *    own step ends at the join. A step begun on the legacy stream can be
- *    joined (PyTorch's main stream is the legacy stream): its graph goes
- *    out on the legacy stream, which orders it as the legacy ops were;
+ *    joined by a non-blocking stream (PyTorch's main stream is the legacy
+ *    stream, its side streams non-blocking): its graph goes out on the
+ *    legacy stream, which orders it as the legacy ops were;
  *  - if the record is in a step B cannot join, settles that step first and
  *    is a barrier of B;
  *  - otherwise (e recorded before the step) is an event wait node.
@@ -77,8 +78,10 @@ static int index_in(const gs_event_t *ev, const gs_stream_t *g)
 /* Whether stream x may join step g. */
 static bool can_join(const gs_stream_t *x, const gs_stream_t *g)
 {
-    return !x->legacy && !x->per_thread && x->origin == x && x->nslots == 1 &&
-           g->nslots < GS_MAX_SLOTS && x != g;
+    /* A blocking stream in a legacy step would need the legacy stream's
+     * implicit synchronisation as edges inside the graph: it stays out. */
+    return !x->legacy && !x->per_thread && !(g->legacy && x->blocking) && x->origin == x &&
+           x->nslots == 1 && g->nslots < GS_MAX_SLOTS && x != g;
 }
 
 /* x joins g's step as its next slot; x's own step ends here. */

@@ -80,6 +80,16 @@ atleast replays 60 torchlike
     fail "torchlike: only $(st ops_replayed) of $(st ops) ops replayed"
 atleast events_deferred 1 torchlike
 expect_eq "torchlike: patch failures" "$(st fb_patch)" 0
+# A blocking stream forked from the legacy stream stays out of its step:
+# the legacy stream's implicit synchronisation is no edge of a graph.
+scenario legacyblk
+# What a step holds goes out before what must see it: a legacy-stream op
+# (implicit synchronisation), a record of the same event on another stream,
+# the host synchronising with an event of the step.
+for sc in blklegacy rerecord evsync; do
+    scenario $sc
+done
+atleast replays 10 evsync
 # The host waits for a callback in the middle of the step: the step ends
 # with its host function, which is never held (a held one would never run:
 # the program waits for it before its next call).

@@ -73,6 +73,7 @@ void issue(const op_t *o, int lane);
 
 /* The main stream: s1, or the per-thread default stream. */
 CUstream fx_main(void);
+void fx_set_torchlike(bool on);
 CUstream fx_lane_stream(int lane, bool ptsz);
 /* The buffer index an op of `lane` uses for its index i. */
 int fx_own(int lane, int i);

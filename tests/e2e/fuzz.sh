@@ -5,7 +5,9 @@
 # other streams, host functions, timing, a second thread) on the simulated
 # driver, in batches, without the shim and under it, and compares the hash
 # each program prints; then a fifth of them again with chunks of 5 ops, a
-# fifth as the classic generator made them (--classic), and a fifth without
+# fifth as the classic generator made them (--classic), a fifth as PyTorch
+# issues them (--torchlike: the legacy stream as the main stream, events
+# created and destroyed around each fork and join), and a fifth without
 # the shim under two more scheduling seeds, which must not change anything:
 # every program is race-free under the dependencies it declares. The two
 # sides of every comparison run under different SIMCUDA_SEED values, so the
@@ -94,6 +96,14 @@ fifth=$((count / 5))
 compare "chunks of 5" "$first" "$fifth" 3 4 $skip -- GRAPHSHIM_CHUNK_OPS=5 GRAPHSHIM_STATS_FILE="$TMP/st"
 # The classic generator's programs, which the regressions were found with.
 compare "classic" "$first" "$fifth" 5 6 --classic
+# PyTorch's way: the legacy stream as the main stream, forks and joins by
+# events made for the occasion and destroyed right after the wait.
+compare "torch-like" "$first" "$fifth" 7 8 --torchlike $skip
+run_sim SIMCUDA_SEED=9 "$P" --first="$first" --count="$fifth" --torchlike $skip >"$TMP/race.t" ||
+    fail "race check: torch-like"
+run_sim SIMCUDA_SEED=7 "$P" --first="$first" --count="$fifth" --torchlike $skip >"$TMP/race.u" ||
+    fail "race check: torch-like, seed 7"
+cmp -s "$TMP/race.t" "$TMP/race.u" || fail "race check: a torch-like program has a race"
 # Race-freedom: without the shim, other scheduling seeds give the same
 # results (and the single global order of SIMCUDA_SCHED=fifo), timing
 # events' exact virtual times included (FUZZ_EXACT_TIME=1; under the shim,
@@ -106,4 +116,4 @@ for alt in SIMCUDA_SEED=8 SIMCUDA_SEED=9 SIMCUDA_SCHED=fifo; do
     cmp -s "$TMP/race.a" "$TMP/race.b" ||
         fail "race check: seed $(diff "$TMP/race.a" "$TMP/race.b" | sed -n 's/^< \([0-9]*\) .*/\1/p' | head -1) gives another result with $alt than with SIMCUDA_SEED=7: the program has a race"
 done
-pass "$count programs (and $fifth with chunks of 5 ops, $fifth classic, $fifth under three more schedules without the shim) identical with and without the shim in $(( $(date +%s) - start )) s; $(stats_get "$TMP/st" totals.ops_replayed) ops replayed, $(stats_get "$TMP/st" totals.div_mismatch) mismatches, $(stats_get "$TMP/st" totals.div_barrier) barriers mid-step with chunks of 5"
+pass "$count programs (and $fifth with chunks of 5 ops, $fifth classic, $fifth torch-like, $fifth under three more schedules without the shim) identical with and without the shim in $(( $(date +%s) - start )) s; $(stats_get "$TMP/st" totals.ops_replayed) ops replayed, $(stats_get "$TMP/st" totals.div_mismatch) mismatches, $(stats_get "$TMP/st" totals.div_barrier) barriers mid-step with chunks of 5"

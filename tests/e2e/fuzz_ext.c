@@ -30,7 +30,11 @@
  * main one), the lane owns some of the buffers; every op, on whichever
  * stream, maps its buffer indices to the buffers its lane owns (fx_own).
  * A lane has its own counter and part of pinned_dst and reads no
- * page-locked source. */
+ * page-locked source.
+ *
+ * With --torchlike the main stream is the legacy stream and forks and joins
+ * now and then use an event made for the occasion and destroyed after the
+ * wait, as PyTorch's wait_stream does. */
 #include "fuzz.h"
 
 #include "ck.h"
@@ -90,16 +94,22 @@ static void ext_fold(const void *p, size_t len)
 
 /* ---------------------------------------------------------------- lanes */
 
+/* --torchlike: the main stream is the legacy stream (PyTorch's), and forks
+ * and joins now and then use an event created for the occasion and
+ * destroyed right after the wait (torch.cuda.Stream.wait_stream). */
+static bool torch_mode;
+void fx_set_torchlike(bool on) { torch_mode = on; }
+
 CUstream fx_main(void)
 {
-    return pt_main ? CU_STREAM_PER_THREAD : s1;
+    return pt_main ? CU_STREAM_PER_THREAD : torch_mode ? NULL : s1;
 }
 
 CUstream fx_lane_stream(int lane, bool ptsz)
 {
     if (lane)
         return lanes[lane];
-    return pt_main ? (ptsz ? NULL : CU_STREAM_PER_THREAD) : s1;
+    return pt_main ? (ptsz ? NULL : CU_STREAM_PER_THREAD) : torch_mode ? NULL : s1;
 }
 
 int fx_own(int lane, int i)
@@ -146,15 +156,32 @@ static void fork_to(window_t *w)
     for (int b = NB - 1, t = 0; b >= 0 && t < (int)w->take && t < spare; b--)
         if (owner[b] == 0)
             owner[b] = w->lane, t++;
-    CUevent e = next_event();
-    CK(cuEventRecord(e, fx_main()));
-    CK(cuStreamWaitEvent(lanes[w->lane], e, 0));
+    if (torch_mode && chance2(50)) {
+        CUevent f;
+        CK(cuEventCreate(&f, CU_EVENT_DISABLE_TIMING));
+        CK(cuEventRecord(f, fx_main()));
+        CK(cuStreamWaitEvent(lanes[w->lane], f, 0));
+        CK(cuEventDestroy_v2(f));
+    } else {
+        CUevent e = next_event();
+        CK(cuEventRecord(e, fx_main()));
+        CK(cuStreamWaitEvent(lanes[w->lane], e, 0));
+    }
     for (unsigned i = 0; i < w->nside; i++)
         issue(&w->side[i], w->lane);
 }
 
 static void join_from(int lane, CUevent e, bool record)
 {
+    if (record && torch_mode && chance2(50)) {
+        CUevent f;
+        CK(cuEventCreate(&f, CU_EVENT_DISABLE_TIMING));
+        CK(cuEventRecord(f, lanes[lane]));
+        CK(cuStreamWaitEvent(fx_main(), f, 0));
+        CK(cuEventDestroy_v2(f));
+        release(lane);
+        return;
+    }
     if (record)
         CK(cuEventRecord(e, lanes[lane]));
     CK(cuStreamWaitEvent(fx_main(), e, 0));
@@ -336,7 +363,7 @@ void fx_program_begin(unsigned long long seed, unsigned nops)
     if (!enabled)
         return;
     r2.s = seed * 0xbf58476d1ce4e5b9ull + 0x94d049bb133111ebull;
-    pt_main = chance2(20);
+    pt_main = !torch_mode && chance2(20);
     worker_on = chance2(15);
     timing = !worker_on && chance2(30);
     p_pdl = chance2(60) ? 10 + rnd2(50) : 0;

@@ -33,6 +33,15 @@
  * xlaop     one op as XLA runs it eagerly: a kernel, an event record, a wait
  *           on it by a callback stream and a host function there (for the
  *           payoff rule: event calls cost far less than launches)
+ * legacyblk on the legacy stream, a fork to a blocking stream whose result the
+ *           legacy stream reads with no join but its implicit
+ *           synchronisation
+ * blklegacy a blocking stream's step, in the middle of which the legacy stream
+ *           reads what it wrote (by implicit synchronisation)
+ * rerecord  an event recorded in one stream's step, then again by another
+ *           stream in a step of its own, and waited on by a third
+ * evsync    every 10th step, the host synchronises with an event recorded in
+ *           the middle of the step and reads what was copied before it
  * hostwait  a host function in the middle of every step, whose callback
  *           the host waits for before it goes on (as JAX waits for each
  *           value it reads back), without a synchronising call
@@ -294,6 +303,7 @@ static void step_streams(lane_t *l, int step, int nside, bool pool)
  * record_stream records the allocator's event, which the allocator queries
  * before it reuses the block (the next layer). */
 static CUevent alloc_ev[3];
+static CUstream blk; /* a blocking stream (legacyblk) */
 
 static void fork_join_event(CUstream from, CUstream to)
 {
@@ -319,6 +329,75 @@ static void step_torchlike(lane_t *l, int step)
             (void)cuEventQuery(alloc_ev[layer - 1]); /* may the block be reused? */
     }
     tail(l, l->s);
+}
+
+/* legacyblk: on the legacy stream, a fork to a blocking stream, whose
+ * result the legacy stream then reads without a join: the legacy stream's
+ * implicit synchronisation orders it, which a graph would not (the blocking
+ * stream must not join the legacy stream's step). */
+static void step_legacyblk(lane_t *l, int step)
+{
+    (void)step;
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    CK(cuEventRecord(evs[0], l->s));
+    CK(cuStreamWaitEvent(blk, evs[0], 0));
+    axpy(l, blk, 2, 1, 0.25f, false);  /* on the blocking stream */
+    add3(l, l->s, 0, 2, 1, false);     /* legacy: after it, implicitly */
+    tail(l, l->s);
+}
+
+/* blklegacy: a blocking stream's step, in the middle of which the legacy
+ * stream reads what it wrote (implicit synchronisation): what the blocking
+ * stream's step holds must go out first. */
+static void step_blklegacy(lane_t *l, int step)
+{
+    (void)step;
+    axpy(l, blk, 1, 0, 0.5f, false);
+    axpy(l, blk, 2, 1, 0.25f, false);
+    add3(l, NULL, 3, 2, 1, false); /* the legacy stream, after blk's work */
+    axpy(l, blk, 0, 3, 0.125f, false);
+    CK(cuMemcpyDtoHAsync_v2(l->pinned, l->cnt, 4, blk));
+    CK(cuStreamSynchronize(blk));
+    fold(&l->acc, l->pinned, 4);
+}
+
+/* rerecord: the stream's step records event e and goes on; another stream,
+ * in a step of its own, records e again; a third waits on e and reads what
+ * the second wrote. The first step's record must reach the GPU before the
+ * second one (the event's latest record is the second). */
+static void step_rerecord(lane_t *l, int step)
+{
+    (void)step;
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    CK(cuEventRecord(evs[0], l->s));
+    axpy(l, l->s, 2, 1, 0.25f, false);
+    axpy(l, side[0], 3, 4, 1.5f, false);
+    CK(cuEventRecord(evs[0], side[0]));   /* e again, on another stream */
+    CK(cuStreamWaitEvent(side[1], evs[0], 0));
+    add3(l, side[1], 5, 3, 4, false);     /* reads what side[0] wrote */
+    CK(cuEventRecord(evs[1], side[1]));
+    axpy(l, l->s, 2, 1, 0.5f, false);
+    CK(cuStreamWaitEvent(l->s, evs[1], 0));
+    add3(l, l->s, 0, 5, 2, false);
+    tail(l, l->s);
+}
+
+/* evsync: every 10th step the host synchronises with an event recorded in
+ * the middle of the step and reads page-locked memory copied before it
+ * (in the other steps nothing looks): the held copy must go out. */
+static int evsync_seen;
+static void step_evsync(lane_t *l, int step)
+{
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    inc(l, l->s);
+    CK(cuMemcpyDtoHAsync_v2(l->pinned, l->cnt, 4, l->s));
+    CK(cuEventRecord(evs[2], l->s));
+    if (step % 10 == 9) {
+        CK(cuEventSynchronize(evs[2]));
+        evsync_seen = evsync_seen * 31 + *l->pinned;
+    }
+    axpy(l, l->s, 2, 1, 0.25f, false);
+    axpy(l, l->s, 0, 2, 0.125f, false);
 }
 
 static void step_noreturn(lane_t *l, int step)
@@ -602,9 +681,11 @@ int main(int argc, char **argv)
         printf("scenario=%s steps=%d result=%016llx\n", sc, steps, (unsigned long long)acc);
         return 0;
     }
-    CUstream s = NULL; /* torchlike: the legacy stream, as PyTorch's main stream */
-    if (strcmp(sc, "torchlike") != 0)
+    /* torchlike, legacyblk: the legacy stream, as PyTorch's main stream */
+    CUstream s = NULL;
+    if (strcmp(sc, "torchlike") != 0 && strcmp(sc, "legacyblk") != 0)
         CK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CK(cuStreamCreate(&blk, 0));
     for (int e = 0; e < 3; e++)
         CK(cuEventCreate(&alloc_ev[e], CU_EVENT_DISABLE_TIMING));
     for (int k = 0; k < 3; k++)
@@ -640,7 +721,16 @@ int main(int argc, char **argv)
             if (step % 50 == 49)
                 end_step(&l);
             continue;
-        } else if (strcmp(sc, "torchlike") == 0)
+        } else if (strcmp(sc, "blklegacy") == 0) {
+            step_blklegacy(&l, step);
+            continue;
+        } else if (strcmp(sc, "rerecord") == 0)
+            step_rerecord(&l, step);
+        else if (strcmp(sc, "evsync") == 0)
+            step_evsync(&l, step);
+        else if (strcmp(sc, "legacyblk") == 0)
+            step_legacyblk(&l, step);
+        else if (strcmp(sc, "torchlike") == 0)
             step_torchlike(&l, step);
         else if (strcmp(sc, "hostwait") == 0)
             step_hostwait(&l, step);
@@ -675,6 +765,7 @@ int main(int argc, char **argv)
     lane_fold(&l);
     fold(&l.acc, &host_steps, sizeof host_steps);
     fold(&l.acc, &elapsed_ok, sizeof elapsed_ok);
+    fold(&l.acc, &evsync_seen, sizeof evsync_seen);
     printf("scenario=%s steps=%d result=%016llx host_steps=%d elapsed_ok=%d callbacks_missed=%d\n",
            sc, steps, (unsigned long long)l.acc, host_steps, elapsed_ok, cb_missed);
     return 0;

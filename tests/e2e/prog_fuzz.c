@@ -2,7 +2,7 @@
  * differential fuzzer (tests/e2e/fuzz.sh), which runs the same seeds with
  * and without the shim and compares what this prints.
  *
- *   prog_fuzz --first=SEED --count=N [--classic] [--skip=S1,S2,...] [--verbose]
+ *   prog_fuzz --first=SEED --count=N [--classic] [--torchlike] [--skip=S1,S2,...] [--verbose]
  *             [--module=FILE.ptx]
  *
  * On the simulated driver the kernels are its built-ins; on a GPU,
@@ -350,12 +350,14 @@ int main(int argc, char **argv)
             verbose = true;
         else if (strcmp(argv[i], "--classic") == 0)
             classic = true;
+        else if (strcmp(argv[i], "--torchlike") == 0)
+            fx_set_torchlike(true);
         else if (strncmp(argv[i], "--module=", 9) == 0)
             module = argv[i] + 9;
         else if (strncmp(argv[i], "--skip=", 7) == 0)
             skip = argv[i] + 7; /* seeds known to fail, left out */
         else {
-            fprintf(stderr, "usage: prog_fuzz --first=SEED --count=N [--classic] [--skip=S,...] [--verbose] "
+            fprintf(stderr, "usage: prog_fuzz --first=SEED --count=N [--classic] [--torchlike] [--skip=S,...] [--verbose] "
                             "[--module=PTX]\n");
             return 2;
         }
