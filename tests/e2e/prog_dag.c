@@ -39,7 +39,8 @@
  * blklegacy a blocking stream's step, in the middle of which the legacy stream
  *           reads what it wrote (by implicit synchronisation)
  * rerecord  an event recorded in one stream's step, then again by another
- *           stream in a step of its own, and waited on by a third
+ *           stream in a step of its own, and waited on by a third, and by a
+ *           fourth once the first stream's step went out
  * evsync    every 10th step, the host synchronises with an event recorded in
  *           the middle of the step and reads what was copied before it
  * hostwait  a host function in the middle of every step, whose callback
@@ -355,7 +356,7 @@ static void step_blklegacy(lane_t *l, int step)
     axpy(l, blk, 1, 0, 0.5f, false);
     axpy(l, blk, 2, 1, 0.25f, false);
     add3(l, NULL, 3, 2, 1, false); /* the legacy stream, after blk's work */
-    axpy(l, blk, 0, 3, 0.125f, false);
+    add3(l, blk, 0, 3, 0, false);  /* b0 grows: every value depends on the order */
     CK(cuMemcpyDtoHAsync_v2(l->pinned, l->cnt, 4, blk));
     CK(cuStreamSynchronize(blk));
     fold(&l->acc, l->pinned, 4);
@@ -367,7 +368,8 @@ static void step_blklegacy(lane_t *l, int step)
  * second one (the event's latest record is the second). */
 static void step_rerecord(lane_t *l, int step)
 {
-    (void)step;
+    if (step > 0)
+        CK(cuStreamWaitEvent(side[0], evs[3], 0));
     axpy(l, l->s, 1, 0, 0.5f, false);
     CK(cuEventRecord(evs[0], l->s));
     axpy(l, l->s, 2, 1, 0.25f, false);
@@ -380,6 +382,11 @@ static void step_rerecord(lane_t *l, int step)
     CK(cuStreamWaitEvent(l->s, evs[1], 0));
     add3(l, l->s, 0, 5, 2, false);
     tail(l, l->s);
+    /* After the first stream's step went out, a fourth stream waits on e:
+     * it must find the second stream's record, the latest. */
+    CK(cuStreamWaitEvent(side[2], evs[0], 0));
+    add3(l, side[2], 7, 3, 7, false); /* b7: only this stream's */
+    CK(cuEventRecord(evs[3], side[2])); /* the next write of b3 waits for it */
 }
 
 /* evsync: every 10th step the host synchronises with an event recorded in
