@@ -62,13 +62,15 @@ static const struct {
     {"cuMemset*Async*", "an asynchronous memset the shim cannot hold: report it"},
     {"cuMemset*", "a synchronous memset waits for the GPU: use the Async form on the "
      "step's stream"},
-    {"cuEventRecord*", "an event recorded inside the step: this version does not graph "
-     "events (steps across streams joined by events are issue 10); keep the step on one "
-     "stream, or report it"},
-    {"cuStreamWaitEvent*", "a stream waits for an event inside the step: this version does "
-     "not graph events (issue 10); keep the step on one stream, or report it"},
-    {"cuLaunchHostFunc*", "a host function inside the step: this version does not graph "
-     "host functions; move it out of the step, or report it"},
+    {"cuEventRecord*", "an event record the shim could not graph (a driver without graph "
+     "event nodes): update the driver, or report it"},
+    {"cuStreamWaitEvent*", "a stream waits for an event recorded in a step it cannot join "
+     "(the legacy or a per-thread default stream, a blocking stream and a step begun on the "
+     "legacy stream, a stream whose own step others joined, more than 8 streams, or another "
+     "context): fork and join on ordinary non-blocking streams"},
+    {"cuLaunchHostFunc*", "a host function ends its step, since the program may be waiting "
+     "for its callback: here that cut a held step, or left one shorter than "
+     "GRAPHSHIM_MIN_OPS; a host function at the end of the step costs nothing"},
     {"cuStreamAddCallback*", "a stream callback inside the step: this version does not "
      "graph it; move it out of the step, or report it"},
     {"cuMemFree*", "memory is freed inside the loop: allocate before the loop, or use a "
@@ -92,7 +94,8 @@ static const struct {
     {"cuLaunchCooperativeKernel*", "cooperative launches are barriers (a limitation): "
      "report it"},
     {"cuStreamDestroy*", "streams are destroyed inside the loop: create them once"},
-    {"cuEventDestroy*", "events are destroyed inside the loop: create them once"},
+    {"cuEventDestroy*", "events are destroyed inside the loop: the shim defers the destroy "
+     "while it names the event; creating them once saves the driver calls"},
     {"cuCtx*", "a context call inside the loop orders all work: move it out of the loop"},
 };
 
