@@ -87,26 +87,24 @@ if [[ " $PARTS " == *" bench "* ]]; then
     note "decode-bench --hidden=256"
     rounds dbh eager replay graph
 fi
-# vrounds LABEL TAG MODES...: interleaved rounds as rounds does, summed up in
-# one line: the first mode's median tokens/s and [min-max], every other
-# mode's median as a ratio to it and its [min-max], the shim's share of ops
-# replayed (when a mode wrote $OUT/TAG.json), and whether every run of every
-# mode printed the default's checksum and state ($VREF).
-vrounds() {
-    local label=$1 tag=$2; shift 2
-    local modes=("$@") r m line="" base="" ok=1
-    for r in $(seq "$ROUNDS"); do
-        for m in "${modes[@]}"; do
-            run_mode "$tag" "$m" >"$OUT/$tag.$m.$r.out" 2>"$OUT/$tag.$m.$r.err"
-        done
-    done
-    for m in "${modes[@]}"; do
-        local vals t lo hi l
-        vals=$(for r in $(seq "$ROUNDS"); do field "$(tail -1 "$OUT/$tag.$m.$r.out")" tokens/s; done)
+# summarize LABEL TAG KEY REF MODES...: the rounds of each mode in one line:
+# the first mode's median KEY (tokens/s or steps/s) and [min-max], every
+# other mode's median as a ratio to it and its [min-max], the shim's share
+# of ops replayed (when a mode wrote $OUT/TAG.json), and whether every run
+# of every mode printed the checksum and state REF (empty: the first run's).
+summarize() {
+    local label=$1 tag=$2 key=$3 ref=$4; shift 4
+    local m r line="" base="" ok=1
+    last() { grep checksum= "$1" | tail -1; }
+    for m in "$@"; do
+        local vals t lo hi l c st
+        vals=$(for r in $(seq "$ROUNDS"); do field "$(last "$OUT/$tag.$m.$r.out")" "$key"; done)
         t=$(echo "$vals" | med); lo=$(echo "$vals" | sort -g | head -1); hi=$(echo "$vals" | sort -g | tail -1)
         for r in $(seq "$ROUNDS"); do
-            l=$(tail -1 "$OUT/$tag.$m.$r.out")
-            [ "$(field "$l" checksum) $(field "$l" state)" = "$VREF" ] || ok=0
+            l=$(last "$OUT/$tag.$m.$r.out")
+            c=$(field "$l" checksum); st=$(field "$l" state); c="$c${st:+ $st}"
+            [ -z "$ref" ] && ref=$c
+            [ -n "$(field "$l" checksum)" ] && [ "$c" = "$ref" ] || ok=0
         done
         if [ -z "$base" ]; then base=$t; line="$m $t [$lo-$hi]"
         else line="$line  $m $(awk -v a="$t" -v b="$base" 'BEGIN{ if (b > 0) printf "%.3fx", a/b; else print "-" }') [$lo-$hi]"; fi
@@ -114,7 +112,19 @@ vrounds() {
     if [ -f "$OUT/$tag.json" ]; then
         line="$line  replayed $(awk -v a="$(jget "$OUT/$tag.json" ops_replayed)" -v b="$(jget "$OUT/$tag.json" ops)" 'BEGIN{ if (b > 0) printf "%.1f%%", 100*a/b; else print "-" }')"
     fi
-    note "  $(printf '%-13s' "$label") $line  sums $([ $ok = 1 ] && echo ok || echo "DIFFER ($tag.*.out)")"
+    note "  $(printf '%-13s' "$label") $line  sums $([ $ok = 1 ] && echo "ok ($ref)" || echo "DIFFER ($tag.*.out)")"
+}
+# vrounds LABEL TAG MODES...: interleaved rounds as rounds does (ROUNDS of
+# every mode, run_mode), summed up by summarize against the default's
+# checksum and state ($VREF).
+vrounds() {
+    local label=$1 tag=$2 r m; shift 2
+    for r in $(seq "$ROUNDS"); do
+        for m in "$@"; do
+            run_mode "$tag" "$m" >"$OUT/$tag.$m.$r.out" 2>"$OUT/$tag.$m.$r.err"
+        done
+    done
+    summarize "$label" "$tag" tokens/s "$VREF" "$@"
 }
 if [[ " $PARTS " == *" variants "* ]]; then
     # decode-bench's option sets (issues 8 and 10): each must print the
@@ -171,35 +181,18 @@ if [[ " $PARTS " == *" diag "* ]]; then
 fi
 # srounds LABEL TAG MODES...: interleaved rounds of a program that prints
 # steps/s and checksum= (run_mode), each run under a time limit (a hang
-# shows as a missing line, not a lost device call); the first mode's median
-# and [min-max], every other mode's median ratio to it, the share of ops the
-# shim replayed (from $OUT/TAG.json), and whether every checksum agrees.
+# shows as a missing line, not a lost device call), summed up by summarize:
+# every checksum must be the first run's.
 srounds() {
-    local label=$1 tag=$2; shift 2
-    local modes=("$@") r m line="" base="" ref="" ok=1
+    local label=$1 tag=$2 r m; shift 2
     for r in $(seq "$ROUNDS"); do
-        for m in "${modes[@]}"; do
+        for m in "$@"; do
             timeout "${RUN_TIMEOUT:-240}" bash -c "$(declare -f run_mode); run_mode $tag $m" \
                 >"$OUT/$tag.$m.$r.out" 2>"$OUT/$tag.$m.$r.err"
             echo "rc=$?" >>"$OUT/$tag.$m.$r.err"
         done
     done
-    for m in "${modes[@]}"; do
-        local vals t lo hi l c
-        vals=$(for r in $(seq "$ROUNDS"); do field "$(grep checksum= "$OUT/$tag.$m.$r.out" | tail -1)" steps/s; done)
-        t=$(echo "$vals" | med); lo=$(echo "$vals" | sort -g | head -1); hi=$(echo "$vals" | sort -g | tail -1)
-        for r in $(seq "$ROUNDS"); do
-            c=$(field "$(grep checksum= "$OUT/$tag.$m.$r.out" | tail -1)" checksum)
-            [ -z "$ref" ] && ref=$c
-            [ -n "$c" ] && [ "$c" = "$ref" ] || ok=0
-        done
-        if [ -z "$base" ]; then base=$t; line="$m $t [$lo-$hi]"
-        else line="$line  $m $(awk -v a="$t" -v b="$base" 'BEGIN{ if (b > 0) printf "%.3fx", a/b; else print "-" }') [$lo-$hi]"; fi
-    done
-    if [ -f "$OUT/$tag.json" ]; then
-        line="$line  replayed $(awk -v a="$(jget "$OUT/$tag.json" ops_replayed)" -v b="$(jget "$OUT/$tag.json" ops)" 'BEGIN{ if (b > 0) printf "%.1f%%", 100*a/b; else print "-" }')"
-    fi
-    note "  $(printf '%-13s' "$label") $line  sums $([ $ok = 1 ] && echo "ok ($ref)" || echo "DIFFER ($tag.*.out)")"
+    summarize "$label" "$tag" steps/s "" "$@"
 }
 if [[ " $PARTS " == *" jax "* ]]; then
     # Issue 10: a JAX eager loop (XLA dispatching op by op, with events,
