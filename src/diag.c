@@ -471,7 +471,8 @@ void gs_diag_steps_by_reason(gs_step_outcome_t o, gs_breaker_t why,
 
 /* ------------------------------------------------------------ estimate */
 
-bool gs_diag_saving(unsigned long long ops_replayed, gs_saving_t *out)
+bool gs_diag_saving(unsigned long long ops_replayed, unsigned long long ev_replayed,
+                    gs_saving_t *out)
 {
     gs_costs_t c;
     gs_diag_costs(&c);
@@ -487,9 +488,15 @@ bool gs_diag_saving(unsigned long long ops_replayed, gs_saving_t *out)
     out->ops_held = ops_replayed + eager_held;
     if (c.eager.n == 0 || (ops_replayed > 0 && c.graph.n == 0))
         return false;
+    if (ev_replayed > ops_replayed)
+        ev_replayed = ops_replayed;
+    out->ev_replayed = ev_replayed;
     out->eager_ns_per_op = (double)c.eager.total_ns / (double)c.eager.n;
+    out->eager_ev_ns_per_op = c.eager_ev.n ? (double)c.eager_ev.total_ns / (double)c.eager_ev.n
+                                           : out->eager_ns_per_op;
     out->hold_ns_per_op = c.hold.n ? (double)c.hold.total_ns / (double)c.hold.n : 0.0;
-    out->eager_ns = out->eager_ns_per_op * (double)ops_replayed;
+    out->eager_ns = out->eager_ns_per_op * (double)(ops_replayed - ev_replayed) +
+                    out->eager_ev_ns_per_op * (double)ev_replayed;
     out->graph_ns = (double)c.graph.total_ns;
     out->hold_ns = out->hold_ns_per_op * (double)out->ops_held;
     out->saved_ns = out->eager_ns - out->graph_ns - out->hold_ns;

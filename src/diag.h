@@ -153,17 +153,20 @@ typedef struct {
 } gs_costs_t;
 void gs_diag_costs(gs_costs_t *out);
 
-/* The estimate of driver time saved: ops_replayed times the mean measured
- * eager cost of an op, less the measured graph launch and patch time and
- * the mean measured hold cost times the ops held. False when a cost was
- * not measured (then *saved_ns is 0). */
+/* The estimate of driver time saved: the ops replayed at the mean measured
+ * eager cost of a launch (event records, waits and host functions, ev_replayed
+ * of them, at the mean of those when measured: far less), less the
+ * measured graph launch and patch time and the mean measured hold cost
+ * times the ops held. False when a cost was not measured (then *saved_ns
+ * is 0). */
 typedef struct {
-    double eager_ns_per_op, hold_ns_per_op;
-    unsigned long long ops_replayed, ops_held;
+    double eager_ns_per_op, eager_ev_ns_per_op, hold_ns_per_op;
+    unsigned long long ops_replayed, ev_replayed, ops_held;
     double eager_ns, graph_ns, hold_ns; /* the three terms */
     double saved_ns;
 } gs_saving_t;
-bool gs_diag_saving(unsigned long long ops_replayed, gs_saving_t *out);
+bool gs_diag_saving(unsigned long long ops_replayed, unsigned long long ev_replayed,
+                    gs_saving_t *out);
 
 /* Steps and ops by outcome, per stream in the order streams were first
  * seen; ordinal GS_DIAG_STREAMS gathers the streams beyond the table. */

@@ -253,6 +253,7 @@ typedef struct {
     CUgraph graph;
     CUgraphExec exec;
     unsigned first, count;
+    unsigned nev;           /* event records, waits and host functions in it */
     unsigned frees_seen;    /* gs_frees when its copy nodes were last set */
 } gs_chunk_t;
 

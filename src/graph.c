@@ -419,6 +419,9 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
     for (unsigned c = 0; c < t->nchunks; c++) {
         gs_chunk_t *ch = &t->chunks[c];
         ch->frees_seen = gs_frees;
+        for (unsigned i = ch->first; i < ch->first + ch->count; i++)
+            ch->nev += recs[i].kind == GS_OP_EVREC || recs[i].kind == GS_OP_EVWAIT ||
+                       recs[i].kind == GS_OP_HOST;
         if ((r = build_chunk(t, ch, recs, &dag, arena, &at, s, &what)) != CUDA_SUCCESS)
             goto fail;
     }
@@ -627,6 +630,7 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
     gs_diag_graph_ns(dt, ch->count, (unsigned)patched);
     gs_count(GS_CTR_nodes_patched, patched);
     gs_count(GS_CTR_ops_replayed, ch->count);
+    gs_count(GS_CTR_ops_replayed_events, ch->nev);
     gs_count(GS_CTR_graph_launches, 1);
     if (c == t->nchunks - 1) {
         gs_count(GS_CTR_replays, 1);

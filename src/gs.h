@@ -219,6 +219,7 @@ void gs_log_raw(const char *text, size_t len);
     X(barriers, "barriers seen")                                             \
     X(launches, "kernel launches (cuLaunchKernel + cuLaunchKernelEx)")       \
     X(ops_replayed, "ops replayed through graphs")                           \
+    X(ops_replayed_events, "  of which event records, waits, host functions") \
     X(ops_passed, "ops passed through untouched (capture, denied, off)")     \
     X(templates, "templates formed")                                         \
     X(graphs_built, "graphs built")                                          \

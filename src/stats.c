@@ -280,7 +280,7 @@ static void json_findings(gs_out_t *o)
     unsigned long long ops = gs_counter(GS_CTR_ops), rep = gs_counter(GS_CTR_ops_replayed);
     unsigned long long steps = gs_counter(GS_CTR_replays);
     gs_saving_t sv;
-    bool measured = gs_diag_saving(rep, &sv);
+    bool measured = gs_diag_saving(rep, gs_counter(GS_CTR_ops_replayed_events), &sv);
     gs_out_printf(o, ",\n\"findings\":{\"ops\":%llu,\"ops_replayed\":%llu,"
                   "\"replayed_share\":", ops, rep);
     out_num(o, ops ? (double)rep / (double)ops : 0.0);
@@ -310,6 +310,8 @@ static void json_findings(gs_out_t *o)
                   c.graph_nodes, c.graph_patched, measured ? "true" : "false",
                   sv.ops_replayed, sv.ops_held);
     out_num(o, sv.eager_ns_per_op);
+    gs_out_printf(o, ",\"ev_replayed\":%llu,\"eager_ev_ns_per_op\":", sv.ev_replayed);
+    out_num(o, sv.eager_ev_ns_per_op);
     gs_out_printf(o, ",\"hold_ns_per_op\":");
     out_num(o, sv.hold_ns_per_op);
     gs_out_printf(o, ",\"eager_ns\":");

@@ -272,15 +272,20 @@ static void out_saving(gs_out_t *o)
     gs_costs_t c;
     char a[32], b[32], d[32], e[32];
     gs_diag_costs(&c);
-    if (!gs_diag_saving(gs_counter(GS_CTR_ops_replayed), &sv)) {
+    if (!gs_diag_saving(gs_counter(GS_CTR_ops_replayed), gs_counter(GS_CTR_ops_replayed_events),
+                        &sv)) {
         gs_out_printf(o, "  driver time saved: not measured in this run (the engine "
                       "reported no %s timings)\n", c.eager.n == 0 ? "eager launch" : "graph launch");
         return;
     }
     gs_out_printf(o, "  driver time saved (estimate): %s = %llu ops replayed x %s (mean of "
-                  "%llu timed eager ops), less %s in %llu graph launches and patches, ",
-                  gs_fmt_ns(sv.saved_ns, a, sizeof a), sv.ops_replayed,
-                  gs_fmt_ns(sv.eager_ns_per_op, b, sizeof b), c.eager.n,
+                  "%llu timed eager ops), ", gs_fmt_ns(sv.saved_ns, a, sizeof a),
+                  sv.ops_replayed - sv.ev_replayed, gs_fmt_ns(sv.eager_ns_per_op, b, sizeof b),
+                  c.eager.n);
+    if (sv.ev_replayed > 0)
+        gs_out_printf(o, "and %llu event calls x %s (mean of %llu timed), ", sv.ev_replayed,
+                      gs_fmt_ns(sv.eager_ev_ns_per_op, b, sizeof b), c.eager_ev.n);
+    gs_out_printf(o, "less %s in %llu graph launches and patches, ",
                   gs_fmt_ns(sv.graph_ns, d, sizeof d), c.graph.n);
     if (c.hold.n > 0)
         gs_out_printf(o, "less %s holding %llu ops\n", gs_fmt_ns(sv.hold_ns, e, sizeof e),

@@ -29,7 +29,12 @@ expect_eq "replays before it was retired" "$(stats_get "$TMP/st" totals.replays)
 grep -q "does not pay: a replay costs .* us, its ops eagerly .* us; it runs eagerly from now on" \
     "$TMP/shim.err" || fail "retirement not logged"
 p=$(rate "$TMP/plain.err") s=$(rate "$TMP/shim.err") o=$(rate "$TMP/off.err")
-awk -v p="$p" -v s="$s" -v o="$o" 'BEGIN { exit !(s > 0.5 * p && s > 2 * o) }' ||
+# A sanitizer multiplies the shim's own cost per op, which no rule removes:
+# there the rule must still make it half again as fast (it was 1.9-2.0x
+# under ThreadSanitizer, so 2x failed one run in two).
+gain=2
+[ "${GS_SANITIZER_KIND:-none}" = none ] || gain=1.5
+awk -v p="$p" -v s="$s" -v o="$o" -v g="$gain" 'BEGIN { exit !(s > 0.5 * p && s > g * o) }' ||
     fail "steps/s: $p without the shim, $s with the rule, $o without it"
 pass "patches dearer than launches: retired after 32 replays; steps/s $p without the shim, $s under it, $o with the rule off"
 
@@ -55,5 +60,8 @@ cmp -s "$TMP/plain" "$TMP/shim" || fail "xlaop: result differs under the shim"
 [ "$(stats_get "$TMP/st" totals.retired)" -ge 1 ] ||
     fail "xlaop: no template retired ($(stats_get "$TMP/st" totals.replays) replays)"
 p=$(rate "$TMP/plain.err") s=$(rate "$TMP/shim.err")
-awk -v p="$p" -v s="$s" 'BEGIN { exit !(s > 0.7 * p) }' || fail "xlaop steps/s: $p without the shim, $s under it"
+least=0.7
+[ "${GS_SANITIZER_KIND:-none}" = none ] || least=0.4
+awk -v p="$p" -v s="$s" -v l="$least" 'BEGIN { exit !(s > l * p) }' ||
+    fail "xlaop steps/s: $p without the shim, $s under it"
 pass "XLA-like ops (one kernel, three event calls): retired after $(stats_get "$TMP/st" totals.replays) replays; steps/s $p without the shim, $s under it"

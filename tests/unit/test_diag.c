@@ -270,7 +270,7 @@ static void test_costs_and_saving(void **state)
     gs_costs_t c;
     gs_saving_t sv;
     gs_diag_reset();
-    assert_false(gs_diag_saving(100, &sv));
+    assert_false(gs_diag_saving(100, 0, &sv));
     for (int i = 0; i < 99; i++)
         gs_diag_eager_ns(4000);
     gs_diag_eager_ns(400000); /* one outlier moves the mean, not the median */
@@ -286,11 +286,21 @@ static void test_costs_and_saving(void **state)
     assert_int_equal(c.graph.total_ns, 200000);
     assert_int_equal(c.graph_nodes, 1000);
     assert_int_equal(c.graph_patched, 50);
-    assert_true(gs_diag_saving(1000, &sv));
+    assert_true(gs_diag_saving(1000, 0, &sv));
     /* 1000 ops x 7960 ns - 200000 ns of graphs - 1000 held x 100 ns. */
     assert_true(sv.eager_ns_per_op > 7959 && sv.eager_ns_per_op < 7961);
     assert_true(sv.saved_ns > 7960000.0 - 200000 - 100000 - 1 &&
                 sv.saved_ns < 7960000.0 - 200000 - 100000 + 1);
+    /* Without timed event calls, they count as launches. */
+    assert_true(gs_diag_saving(1000, 400, &sv));
+    assert_true(sv.eager_ns > 7960000.0 - 1 && sv.eager_ns < 7960000.0 + 1);
+    /* Timed at 500 ns, 400 of the 1000 ops cost that much each. */
+    for (int i = 0; i < 10; i++)
+        gs_diag_eager_ev_ns(500);
+    assert_true(gs_diag_saving(1000, 400, &sv));
+    assert_true(sv.eager_ns > 600 * 7960.0 + 400 * 500.0 - 1 &&
+                sv.eager_ns < 600 * 7960.0 + 400 * 500.0 + 1);
+    assert_int_equal(sv.ev_replayed, 400);
 }
 
 int main(void)
