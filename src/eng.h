@@ -43,6 +43,20 @@ typedef enum {
     GS_OP_HOST    /* cuLaunchHostFunc: a host node */
 } gs_opkind_t;
 
+/* Event records, waits and host functions: far cheaper than a launch when
+ * issued eagerly (the payoff rule and the summary value them apart). */
+static inline bool gs_op_is_event(uint8_t kind)
+{
+    return kind == GS_OP_EVREC || kind == GS_OP_EVWAIT || kind == GS_OP_HOST;
+}
+
+/* The sampling of measured costs: the first 32 calls counted by *tick,
+ * then one in 64 (a clock read is about 20 ns: vDSO, no syscall). */
+static inline bool gs_sample(unsigned *tick)
+{
+    return ++*tick <= 32 || (*tick & 63) == 0;
+}
+
 /* The prototype shared by every entry of each op class (hooks.def), so an
  * op can go back to the driver through the entry point it came by. */
 typedef CUresult (*launch_fn)(CUfunction, unsigned, unsigned, unsigned, unsigned,
@@ -423,7 +437,7 @@ static inline const gs_rec_t *gs_event_in_step(const gs_event_t *ev)
 
 /* The program destroys e: true when the real destroy must wait (the shim
  * still names it), false when it may go through now. */
-bool gs_event_destroy_later(CUevent e);
+bool gs_event_destroy_later(gs_event_t *ev);
 /* An exec node's event becomes e, or stops being it. */
 void gs_event_ref(CUevent e);
 void gs_event_unref(CUevent e);

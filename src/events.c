@@ -31,13 +31,13 @@
 
 #define REAL(type, id) ((type)gs_real_fn[id])
 
-/* The first 32 eager event calls, then one in 64, are timed (under the
- * engine lock), for the payoff rule and the summary. */
+/* Eager event calls are timed as gs_sample says (under the engine lock),
+ * for the payoff rule and the summary. */
 static unsigned ev_tick;
 
 static uint64_t ev_t0(void)
 {
-    return ++ev_tick <= 32 || (ev_tick & 63) == 0 ? gs_clock_ns() : 0;
+    return gs_sample(&ev_tick) ? gs_clock_ns() : 0;
 }
 
 static void ev_t1(uint64_t t0)
@@ -289,7 +289,7 @@ bool gs_eng_event_host(gs_fn_id_t id, CUevent e)
     gs_event_t *ev = gs_event_get(e, false);
     if (id == GS_ID_cuEventDestroy || id == GS_ID_cuEventDestroy_v2) {
         /* Destroying does not look at the event's work: no step ends. */
-        forward = ev == NULL || !gs_event_destroy_later(e);
+        forward = ev == NULL || !gs_event_destroy_later(ev);
         GS_TRACE("%s(%p)%s", gs_fn_names[id], (void *)e,
                  forward ? "" : ": deferred while the shim names it");
         if (forward)

@@ -92,11 +92,8 @@ static void try_bury(unsigned i)
         bury(i);
 }
 
-bool gs_event_destroy_later(CUevent e)
+bool gs_event_destroy_later(gs_event_t *ev)
 {
-    gs_event_t *ev = gs_event_get(e, false);
-    if (ev == NULL)
-        return false;
     if (ngraves == capgraves) {
         unsigned cap = capgraves ? capgraves * 2 : 16;
         grave_t *p = realloc(graves, cap * sizeof *p);
@@ -111,7 +108,7 @@ bool gs_event_destroy_later(CUevent e)
         capgraves = cap;
     }
     grave_t *g = &graves[ngraves];
-    g->e = e;
+    g->e = ev->key;
     g->nwait = 0;
     collecting = g;
     gs_for_each_stream(collect);

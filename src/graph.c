@@ -420,8 +420,7 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
         gs_chunk_t *ch = &t->chunks[c];
         ch->frees_seen = gs_frees;
         for (unsigned i = ch->first; i < ch->first + ch->count; i++)
-            ch->nev += recs[i].kind == GS_OP_EVREC || recs[i].kind == GS_OP_EVWAIT ||
-                       recs[i].kind == GS_OP_HOST;
+            ch->nev += gs_op_is_event(recs[i].kind);
         if ((r = build_chunk(t, ch, recs, &dag, arena, &at, s, &what)) != CUDA_SUCCESS)
             goto fail;
     }

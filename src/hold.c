@@ -234,10 +234,9 @@ static void check_payoff(gs_template_t *t)
     if (c.eager.n < 4 || c.hold.n < 8)
         return; /* too few samples to judge (the first 32 launches are timed) */
     double ev_ns = c.eager_ev.n >= 4 ? (double)c.eager_ev.median_ns : (double)c.eager.median_ns;
-    unsigned nev = 0;
-    for (unsigned i = 0; i < t->len; i++)
-        nev += t->nodes[i].kind == GS_OP_EVREC || t->nodes[i].kind == GS_OP_EVWAIT ||
-               t->nodes[i].kind == GS_OP_HOST;
+    unsigned nev = 0; /* counted per chunk when they were built */
+    for (unsigned k = 0; k < t->nchunks; k++)
+        nev += t->chunks[k].nev;
     double eager = (double)(t->len - nev) * (double)c.eager.median_ns + nev * ev_ns;
     double shim = (double)t->graph_ns / (double)t->replays +
                   (t->nslots > 1 ? t->nslots : 0) * ev_ns +

@@ -221,8 +221,7 @@ static gs_breaker_t kernel_graphable(const gs_func_t *fn, const CUlaunchConfig *
     return GS_BRK_COUNT;
 }
 
-/* The first 32 launches and then one in 64 are timed, for the measured
- * costs in the summary (a clock read is about 20 ns: vDSO, no syscall). */
+/* Launches are timed as gs_sample says, for the measured costs. */
 static unsigned timing_tick;
 
 /* Common path of both launch entry points. */
@@ -230,7 +229,7 @@ static CUresult kernel_op(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
                           const unsigned block[3], unsigned shmem, CUstream s,
                           void **params, void **extra, const CUlaunchConfig *cfg)
 {
-    bool timed = ++timing_tick <= 32 || (timing_tick & 63) == 0;
+    bool timed = gs_sample(&timing_tick);
     uint64_t t0 = timed ? gs_clock_ns() : 0, g0 = timed ? gs_diag_graph_total_ns() : 0;
     gs_stream_t *x;
     gs_rec_t *r = NULL;

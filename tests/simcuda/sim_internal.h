@@ -396,6 +396,14 @@ void sim_after_free(sim_after_t *a);
 void sim_sched_maybe_flush(void);
 void *sim_grow(void *p, size_t *cap, size_t need, size_t elem);
 
+/* ------------------------------------------------------------- "sim_run.c" */
+
+/* Which part of a kernel a command runs: all of it, or (programmatic
+ * dependent launch) only the prologue that may run early, or the body. */
+enum { SIM_RUN_WHOLE = 0, SIM_RUN_PROLOGUE = 1, SIM_RUN_BODY = 2 };
+/* Runs one chosen command's operation; a fault makes ctx's error sticky. */
+void sim_run_op(sim_op_t *op, sim_ctx_t *ctx, int ordinal, int from_graph, unsigned part);
+
 /* ----------------------------------------------------------- "sim_launch.c" */
 
 CUresult sim_check_dims(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz);
