@@ -259,12 +259,9 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
          * the callback has run, on a condition the shim cannot see (JAX
          * waits so for every value it reads back): nothing may stay held
          * behind it. A step that matched its template whole has gone out
-         * at the commit; one that did not is issued here, and so is what
-         * other streams' steps hold (without that, fuzz seeds 918230,
-         * 918231 and 918256 run in one process gave a wrong result nine
-         * times in ten; the missing order behind it is not yet understood,
-         * see tests/e2e/fuzz-regressions.txt). */
-        gs_hold_settle_all(x->origin, false, GS_BRK_barrier);
+         * at the commit; one that did not is issued here. Other streams'
+         * steps stay held: what the callback follows on them joined this
+         * step through its events. */
         if (gs_op_close(x, GS_BRK_barrier))
             gs_breaker(GS_BRK_barrier, id);
     } else {

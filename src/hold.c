@@ -96,6 +96,8 @@ void gs_hold_join_pending_slow(gs_stream_t *x)
 {
     CUevent e = x->pending;
     x->pending = NULL;
+    GS_TRACE("stream %#llx waits for the graph it took part in (event %p)",
+             (unsigned long long)x->key, (void *)e);
     CUresult r = GS_CALL(cuStreamWaitEvent, x->handle, e, 0);
     if (r != CUDA_SUCCESS) {
         /* The stream must not run ahead of the graph that held its ops:
@@ -153,6 +155,9 @@ static void release_slots(gs_stream_t *st)
                                         : CUDA_ERROR_UNKNOWN;
     for (unsigned k = 1; k < st->nslots; k++) {
         if (r == CUDA_SUCCESS) {
+            GS_TRACE("stream %#llx took part in a graph of stream %#llx: it waits for it "
+                     "(event %p) before its next work", (unsigned long long)st->slots[k]->key,
+                     (unsigned long long)st->key, (void *)st->after);
             st->slots[k]->pending = st->after;
             continue;
         }

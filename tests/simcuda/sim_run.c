@@ -18,6 +18,14 @@ static int exec_fault;
 static const char *exec_kernel = "(none)"; /* for fault messages */
 static unsigned char *scratch;
 static size_t scratch_cap;
+/* SIMCUDA_TRACE_DATA=1: a kernel's line hashes the memory it reached
+ * through simcuda_ptr, after it ran, instead of its arguments. */
+static int trace_data = -1;
+static struct {
+    unsigned char *h;
+    size_t n;
+} touched[16];
+static unsigned ntouched;
 
 /* ------------------------------------------------------------------ trace */
 
@@ -90,6 +98,9 @@ SIMCUDA_API void *simcuda_ptr(CUdeviceptr p, size_t bytes)
             scratch_cap = bytes + 64;
         }
         h = memset(scratch, 0, bytes + 64);
+    } else if (trace_data > 0 && ntouched < 16) {
+        touched[ntouched].h = h;
+        touched[ntouched++].n = bytes;
     }
     sim_unlock();
     return h;
@@ -124,6 +135,11 @@ static void run_kernel(sim_op_t *op, int ordinal, int from_graph, unsigned part)
     for (unsigned i = 0; i < k->nparams; i++)
         av[i] = op->u.k.args + k->offsets[i];
     exec_kernel = k->name;
+    if (trace_data < 0) {
+        const char *td = getenv("SIMCUDA_TRACE_DATA");
+        trace_data = td != NULL && strcmp(td, "1") == 0;
+    }
+    ntouched = 0;
     sim_tl.in_host_fn++;
     if (k->prologue && part != SIM_RUN_BODY)
         k->prologue(&L, av);
@@ -135,7 +151,10 @@ static void run_kernel(sim_op_t *op, int ordinal, int from_graph, unsigned part)
     if (part == SIM_RUN_PROLOGUE)
         return;
     __atomic_add_fetch(from_graph ? &graph_kernels : &eager_kernels, 1, __ATOMIC_RELAXED);
-    trace(ordinal, "kernel", k->name, op, sim_fnv(SIM_FNV_INIT, op->u.k.args, op->u.k.argsz));
+    uint64_t th = sim_fnv(SIM_FNV_INIT, op->u.k.args, op->u.k.argsz);
+    for (unsigned i = 0; trace_data > 0 && i < ntouched; i++)
+        th = sim_fnv(th, touched[i].h, touched[i].n);
+    trace(ordinal, "kernel", k->name, op, th);
     /* Programmatic and launch completion events: recorded when the kernel
      * completes, a legal moment for both. */
     complete_event(op->u.k.ev[0], op->u.k.evgen[0]);

@@ -189,8 +189,14 @@ fail:
 void sim_after_add(sim_after_t *a, sim_ref_t r, unsigned long long t)
 {
     size_t j = 0;
-    for (size_t i = 0; i < a->n; i++) /* drop what completed */
-        if (live(a->refs[i]) && a->refs[i].c != r.c)
+    /* Drops what completed, and r if it is there already. A reference is
+     * its command and that command's sequence number: a completed command's
+     * object is reused for a later one, so a stale r may share its pointer
+     * with a live command, which must stay (comparing pointers alone lost
+     * such a dependency: a stream waiting on an event whose record had
+     * completed forgot the live work it already followed). */
+    for (size_t i = 0; i < a->n; i++)
+        if (live(a->refs[i]) && !(a->refs[i].c == r.c && a->refs[i].seq == r.seq))
             a->refs[j++] = a->refs[i];
     a->n = j;
     if (t > a->t)

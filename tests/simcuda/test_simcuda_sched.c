@@ -148,12 +148,33 @@ static int event_rerecorded(int unused)
     return r;
 }
 
+/* A wait on an event whose record completed long ago adds no dependency
+ * and must drop none: simcuda reuses a completed command's memory for the
+ * next one, and once compared dependencies by pointer, so this wait forgot
+ * the fill queued in the record's place (fuzz seeds 918230, 918231 and
+ * 918256 in one process, under the shim, gave a wrong result through it). */
+static int stale_record(int unused)
+{
+    CUevent e;
+    (void)unused;
+    OK(cuEventCreate(&e, CU_EVENT_DISABLE_TIMING));
+    OK(cuEventRecord(e, nb2));
+    OK(cuEventSynchronize(e)); /* the record's command completes and is reused: */
+    fill(nb1, y, 1.0f, 1, 1, 1);
+    OK(cuStreamWaitEvent(nb1, e, 0));
+    scale(nb1, "sim_scale", 2.0f);
+    int r = zval();
+    OK(cuEventDestroy(e));
+    return r;
+}
+
 static void test_event_edges(void **state)
 {
     (void)state;
     assert_int_equal(outcomes(event_edge, 0), BOTH);
     assert_int_equal(outcomes(event_edge, 1), FRESH);
     assert_int_equal(outcomes(event_rerecorded, 0), BOTH);
+    assert_int_equal(outcomes(stale_record, 0), FRESH);
 }
 
 /* The legacy stream against a blocking, a per-thread and a non-blocking
