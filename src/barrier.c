@@ -160,6 +160,7 @@ void gs_eng_atfork_child(void)
     /* The child has one thread and none of the parent's GPU work: what the
      * parent held is not the child's to issue. */
     pthread_mutex_init(&gs_eng_lock, NULL);
+    gs_watchdog_atfork_child();
     gs_for_each_stream(drop_held);
     atomic_store(&gs_holders, 0);
 }

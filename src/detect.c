@@ -159,6 +159,7 @@ void gs_streams_reset(uint64_t key)
     st->hist_n = 0;
     st->period = 0;
     st->pending = NULL;
+    st->nwaits = 0;
 }
 
 /* ---------------------------------------------------------------- events */

@@ -144,6 +144,8 @@ __attribute__((noinline)) static void take_sample(slot_t *s, unsigned i)
     atomic_store_explicit(&s->sample[i], (int)p + 1, memory_order_release);
 }
 
+GS_TLS bool gs_no_caller_samples;
+
 void gs_breaker(gs_breaker_t why, unsigned detail)
 {
     if ((unsigned)why >= GS_BRK_COUNT)
@@ -154,7 +156,7 @@ void gs_breaker(gs_breaker_t why, unsigned detail)
         return;
     atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
     if (GS_UNLIKELY(atomic_load_explicit(&s->taken, memory_order_relaxed) <
-                    GS_BREAKER_SAMPLES)) {
+                    GS_BREAKER_SAMPLES) && !gs_no_caller_samples) {
         unsigned i = atomic_fetch_add(&s->taken, 1);
         if (i < GS_BREAKER_SAMPLES)
             take_sample(s, i);

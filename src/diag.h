@@ -51,6 +51,7 @@
     X(staging, "staging still read by the last replay")                       \
     X(full, "a step longer than GRAPHSHIM_MAX_OPS")                           \
     X(mismatch, "an op that differed from every template")                    \
+    X(hostwait, "a held host function whose callback the program waited for") \
     X(capture, "the program's own stream capture")                            \
     X(failed, "a graph call that failed")
 
@@ -64,6 +65,9 @@ typedef enum {
 /* Counts one occurrence of `why` (with `detail`); for the first few of each
  * (why, detail) also records the program's calling function. */
 void gs_breaker(gs_breaker_t why, unsigned detail);
+/* Set on a thread of the shim's own (the watchdog): its breakers sample no
+ * caller, it has none in the program. */
+extern GS_HIDDEN GS_TLS bool gs_no_caller_samples;
 const char *gs_breaker_name(gs_breaker_t why);
 /* One line saying what the reason means (the X-macro's text). */
 const char *gs_breaker_doc(gs_breaker_t why);

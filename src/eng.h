@@ -30,6 +30,7 @@
 #define GS_HIST 32           /* recent steps remembered per stream */
 #define GS_MAX_CAND 16       /* templates matched at once on a stream */
 #define GS_MAX_SLOTS 8       /* streams one step may span */
+#define GS_MAX_WAITS 8       /* host functions awaited remembered per stream */
 #define GS_KEY_LEGACY 1ull   /* normalised key of the legacy stream */
 
 typedef enum {
@@ -384,10 +385,27 @@ typedef struct gs_stream {
     CUevent after;              /* shim event: the end of the last graph launch */
     struct { uint64_t hash; unsigned len; } hist[GS_HIST];
     unsigned hist_n, hist_pos;
+    /* watchdog.c: the contexts of host functions the program waited for
+     * (they end the step), and what the watchdog last saw of the step. */
+    uint64_t waits[GS_MAX_WAITS];
+    unsigned nwaits, waits_pos;
+    uint64_t wd_gen, wd_since;
+    unsigned wd_n;
     UT_hash_handle hh;
 } gs_stream_t;
 
 gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle);
+
+/* ----------------------------------------------------------- watchdog.c */
+
+/* Whether the host function just committed as the last op of g's step is
+ * one the program was seen waiting for: it ends the step. */
+bool gs_watchdog_awaited(const gs_stream_t *g);
+/* A host function is held: the watchdog (started on first use) looks. */
+void gs_watchdog_held(void);
+/* Before exit reporting: the watchdog issues nothing more. */
+void gs_watchdog_stop(void);
+void gs_watchdog_atfork_child(void);
 /* The legacy stream's, once it has been used (NULL before). */
 extern GS_HIDDEN gs_stream_t *gs_legacy_stream;
 gs_stream_t *gs_stream_find(uint64_t key);

@@ -115,6 +115,8 @@ void gs_eng_failure(gs_counter_t reason, const char *what, CUresult r)
     }
 }
 
+void gs_eng_stop_threads(void) { gs_watchdog_stop(); }
+
 void gs_eng_at_exit(void)
 {
     if (!gs_dump_on())

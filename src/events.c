@@ -248,22 +248,29 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
         r->u.h.data = data;
         r->sig = gs_mix(GS_OP_HOST, id);
         res = CUDA_SUCCESS;
-        if (!gs_op_commit(g, r)) {
+        bool held = gs_op_commit(g, r);
+        if (!held) {
             gs_hold_join_pending(x);
             uint64_t t0 = ev_t0();
             res = REAL(hostfn_fn, id)(s, fn, data);
             ev_t1(t0);
             gs_op_forwarded(g, res);
         }
-        /* The step ends with its host function. The program may block until
-         * the callback has run, on a condition the shim cannot see (JAX
-         * waits so for every value it reads back): nothing may stay held
-         * behind it. A step that matched its template whole has gone out
-         * at the commit; one that did not is issued here. Other streams'
-         * steps stay held: what the callback follows on them joined this
-         * step through its events. */
-        if (gs_op_close(x, GS_BRK_barrier))
-            gs_breaker(GS_BRK_barrier, id);
+        /* The program may block until the callback has run, on a condition
+         * the shim cannot see (JAX waits so for every value it reads back).
+         * With GRAPHSHIM_HOST_WAIT=0 every host function ends its step;
+         * otherwise those the program was seen waiting for do (watchdog.c),
+         * and the watchdog issues a held one the program waits for without
+         * the shim knowing yet. A step that matched its template whole has
+         * gone out at the commit; one that did not is issued by the close.
+         * Other streams' steps stay held: what the callback follows on them
+         * joined this step through its events. */
+        if (gs_opt.host_wait == 0 || gs_watchdog_awaited(g)) {
+            if (gs_op_close(x, GS_BRK_barrier))
+                gs_breaker(GS_BRK_barrier, id);
+        } else if (held && g->holding) {
+            gs_watchdog_held();
+        }
     } else {
         uint64_t t0 = ev_t0();
         res = REAL(hostfn_fn, id)(s, fn, data);

@@ -232,6 +232,7 @@ void gs_log_raw(const char *text, size_t len);
     X(edges_full, "graph edges built: full dependencies")                    \
     X(edges_programmatic, "graph edges built: programmatic (PDL)")            \
     X(events_deferred, "event destroys deferred while the shim named them")  \
+    X(hostfn_waits, "held host functions issued: the program waited for them") \
     X(div_mismatch, "divergence: an op differed from every template")        \
     X(div_barrier, "divergence: a barrier in the middle of a step")          \
     X(div_stream, "divergence: an op on another stream")                     \
@@ -358,6 +359,8 @@ const char *gs_breaker_advice(gs_breaker_t why, const char *detail_name);
 /* The engine sees every op and barrier (DESIGN.md section 3). */
 void gs_eng_setup(void);
 void gs_eng_atfork_child(void);
+/* Before exit reporting: the shim's own threads touch nothing more. */
+void gs_eng_stop_threads(void);
 /* At exit: what must be written about the templates (GRAPHSHIM_DUMP_DIR). */
 void gs_eng_at_exit(void);
 void gs_eng_after_barrier(gs_fn_id_t id, CUstream s, CUresult res);

@@ -361,6 +361,7 @@ CUresult gs_getproc_v2(const char *symbol, void **pfn, int ver, cuuint64_t flags
 __attribute__((destructor)) static void gs_fini(void)
 {
     if (atomic_load_explicit(&gs_ready, memory_order_acquire)) {
+        gs_eng_stop_threads();
         gs_eng_at_exit();
         gs_stats_report();
     }

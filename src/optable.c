@@ -179,6 +179,11 @@ const gs_optdesc_t gs_optdescs[] = {
      "retire a template whose replays cost more (measured launches, patches "
      "and holding) than its ops cost eagerly: it runs eagerly from then on",
      NULL, 0, 0, 0, OFF(payoff)},
+    {"HOST_WAIT", GS_OPT_LONG, "an integer from 0 to 1000000 (microseconds)",
+     "how long a step that holds a host function may stop growing before the "
+     "shim issues it (the program may be waiting for the callback, as JAX "
+     "does); a host function waited for ends its step from then on; 0: every "
+     "host function ends its step", NULL, 0, 0, 1000000, OFF(host_wait)},
     {"CHUNK_FIRST", GS_OPT_LONG, "an integer from 1 to 65536",
      "nodes in a template's first chunk (the GPU starts on a step once they "
      "are in); each next chunk doubles, up to GRAPHSHIM_CHUNK_OPS",

@@ -68,9 +68,9 @@ static const struct {
      "(the legacy or a per-thread default stream, a blocking stream and a step begun on the "
      "legacy stream, a stream whose own step others joined, more than 8 streams, or another "
      "context): fork and join on ordinary non-blocking streams"},
-    {"cuLaunchHostFunc*", "a host function ends its step, since the program may be waiting "
-     "for its callback: here that cut a held step, or left one shorter than "
-     "GRAPHSHIM_MIN_OPS; a host function at the end of the step costs nothing"},
+    {"cuLaunchHostFunc*", "a host function the program was seen waiting for ends its step "
+     "(every one, with GRAPHSHIM_HOST_WAIT=0): here that cut a held step, or left one "
+     "shorter than GRAPHSHIM_MIN_OPS; a host function at the end of the step costs nothing"},
     {"cuStreamAddCallback*", "a stream callback inside the step: this version does not "
      "graph it; move it out of the step, or report it"},
     {"cuMemFree*", "memory is freed inside the loop: allocate before the loop, or use a "
@@ -160,6 +160,12 @@ const char *gs_breaker_advice(gs_breaker_t why, const char *detail)
     case GS_BRK_capture:
         return "the program captures graphs of its own: the shim stands aside while it "
                "does; nothing to do";
+    case GS_BRK_hostwait:
+        return "the program waited for a host function's callback (as JAX does for each "
+               "value it reads back) while the shim held it: the shim issued it after "
+               "GRAPHSHIM_HOST_WAIT microseconds and ends the step at that host function "
+               "from then on; a few times is the shim learning, many times means the "
+               "callbacks waited for keep changing: set GRAPHSHIM_HOST_WAIT=0";
     case GS_BRK_failed:
         return "a graph call failed (see the warning above): run with GRAPHSHIM_LOG=debug "
                "and report it";

@@ -90,12 +90,22 @@ for sc in blklegacy rerecord evsync; do
     scenario $sc
 done
 atleast replays 10 evsync
-# The host waits for a callback in the middle of the step: the step ends
-# with its host function, which is never held (a held one would never run:
-# the program waits for it before its next call).
+# The host waits for a callback in the middle of the step, with no call the
+# shim sees. A held host function would never run: the watchdog issues it
+# (once per seed, GRAPHSHIM_HOST_WAIT) and that host function ends the step
+# from then on, so it is never held again; with GRAPHSHIM_HOST_WAIT=0 every
+# host function ends its step.
 scenario hostwait
 atleast replays 20 hostwait
 grep -q "callbacks_missed=0" "$TMP/shim" || fail "hostwait: callbacks missed: $(cat "$TMP/shim")"
+atleast hostfn_waits 1 hostwait
+waits=$(st hostfn_waits)
+[ "$waits" -le 2 ] || fail "hostwait: the watchdog issued $waits steps: the host function waited for was not learned"
+scenario hostwait GRAPHSHIM_HOST_WAIT=0
+atleast replays 20 "hostwait (GRAPHSHIM_HOST_WAIT=0)"
+grep -q "callbacks_missed=0" "$TMP/shim" || fail "hostwait (GRAPHSHIM_HOST_WAIT=0): callbacks missed: $(cat "$TMP/shim")"
+expect_eq "hostwait (GRAPHSHIM_HOST_WAIT=0): watchdog issues" "$(st hostfn_waits)" 0
+pass "hostwait: the host function waited for was issued $waits time(s) by the watchdog, then ended its step"
 scenario timing
 atleast replays 20 timing
 grep -q "elapsed_ok=$(grep -o 'steps=[0-9]*' "$TMP/shim" | cut -d= -f2)" "$TMP/shim" ||

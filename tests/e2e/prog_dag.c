@@ -439,7 +439,9 @@ static void step_hostfn(lane_t *l, int step)
  * waits for every value it reads back, on a flag the callback sets, without
  * a synchronising call the shim could see. On simcuda the GPU's own
  * progress is simcuda_progress(); on a GPU it is real. A callback the shim
- * held would never come: the wait gives up and counts a miss. */
+ * held would never come: the wait gives up after two seconds (the shim's
+ * watchdog issues a held host function within GRAPHSHIM_HOST_WAIT) and
+ * counts a miss. */
 static volatile int cb_step;
 static int cb_missed;
 static void CUDA_CB mark_step(void *p) { cb_step = *(int *)p; }
@@ -452,11 +454,18 @@ static void wait_for_callback(int want)
         progress = (void (*)(void))dlsym(RTLD_DEFAULT, "simcuda_progress");
         looked = true;
     }
-    for (int tries = 0; cb_step != want && tries < 200000; tries++) {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned tries = 0; cb_step != want; tries++) {
         if (progress != NULL)
             progress();
         else
             sched_yield();
+        if (tries % 1024 == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if ((t.tv_sec - t0.tv_sec) * 1000000000l + (t.tv_nsec - t0.tv_nsec) > 2000000000l)
+                break;
+        }
     }
     cb_missed += cb_step != want;
 }

@@ -43,13 +43,14 @@ int main(int argc, char **argv)
                         : r == GS_BRK_event     ? GS_ID_cuStreamWaitEvent
                         : r == GS_BRK_capture   ? GS_ID_cuStreamBeginCapture_v2
                         : r == GS_BRK_failed    ? GS_ID_cuGraphInstantiateWithFlags
+                        : r == GS_BRK_hostwait  ? GS_ID_cuLaunchHostFunc
                         : r == GS_BRK_staging || r == GS_BRK_full || r == GS_BRK_mismatch
                             ? 0u
                             : GS_ID_cuLaunchKernel);
     sample_step(GS_BRK_attribute, 99);
     for (unsigned i = 0; i < 300; i++)
         gs_diag_step(0x1000 + i % 3, 100, (gs_step_outcome_t)(i % 3),
-                     i % 3 == 2 ? (gs_breaker_t)(i % GS_BRK_COUNT) : GS_BRK_COUNT);
+                     i % 3 == 2 ? (gs_breaker_t)(i / 3 % GS_BRK_COUNT) : GS_BRK_COUNT);
     for (int i = 0; i < 50; i++) {
         gs_diag_eager_ns(4000 + (uint64_t)i);
         gs_diag_hold_ns(150);
