@@ -401,6 +401,9 @@ gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle);
 /* Whether the host function just committed as the last op of g's step is
  * one the program was seen waiting for: it ends the step. */
 bool gs_watchdog_awaited(const gs_stream_t *g);
+/* Remembers the host function at recs[i] as one the program waits for (up
+ * to GS_MAX_WAITS contexts a stream, the oldest forgotten first). */
+void gs_watchdog_learn(gs_stream_t *g, unsigned i);
 /* A host function is held: the watchdog (started on first use) looks. */
 void gs_watchdog_held(void);
 /* Before exit reporting: the watchdog issues nothing more. */

@@ -57,7 +57,7 @@ bool gs_watchdog_awaited(const gs_stream_t *g)
     return false;
 }
 
-static void learn(gs_stream_t *g, unsigned i)
+void gs_watchdog_learn(gs_stream_t *g, unsigned i)
 {
     uint64_t h = context(g, i);
     for (unsigned k = 0; k < g->nwaits; k++)
@@ -119,7 +119,7 @@ static void watch_one(gs_stream_t *g)
         else
             tick.ctx = g->ctx;
     }
-    learn(g, (unsigned)h);
+    gs_watchdog_learn(g, (unsigned)h);
     gs_count(GS_CTR_hostfn_waits, 1);
     GS_INFO("the step of stream %#llx held a host function and did not go on for "
             "%.0f us: issued; a host function in that place ends its step from now on",
