@@ -12,12 +12,15 @@
  *   would in a stream);
  * - a wait on an event recorded inside the step makes no node: the record
  *   joins the waiting stream's frontier (fork and join);
- * - a record that a later record of the same event in the step supersedes
- *   makes no node either (nothing outside the step can see it: anything
- *   that looks at the event from outside cuts the step): waits on it join
- *   what it would have waited for. Stream capture makes no node of such
- *   records at all; keeping the last one lets the program see the event
- *   after the step as it would without the shim;
+ * - a record that a later record of the same event on another stream of
+ *   the step supersedes makes no node either (nothing outside the step can
+ *   see it: anything that looks at the event from outside cuts the step,
+ *   and two record nodes on two streams could complete in either order):
+ *   waits on it join what it would have waited for. Stream capture makes
+ *   no node of such records at all; keeping the last one lets the program
+ *   see the event after the step as it would without the shim. Records of
+ *   one event on the same stream are all nodes, ordered by the stream's
+ *   chain, so the signature need not say which records share an event;
  * - a kernel launched with programmatic stream serialisation whose stream
  *   predecessor is a kernel depends on it by a programmatic edge (what
  *   capture makes of PDL, measured on an H200: type PROGRAMMATIC, from port
@@ -116,7 +119,7 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
     }
     for (unsigned i = 0; i < n; i++)
         if (recs[i].kind == GS_OP_EVREC && recs[i].u.e.prev >= 0 &&
-            (unsigned)recs[i].u.e.prev < i)
+            (unsigned)recs[i].u.e.prev < i && recs[recs[i].u.e.prev].slot != recs[i].slot)
             d->virt[recs[i].u.e.prev] = true;
     for (unsigned i = 0; i < n && snap == NULL; i++)
         if (d->virt[i] && (snap = calloc(n, sizeof *snap)) == NULL) {

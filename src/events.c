@@ -128,13 +128,17 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
         r->u.e.ev = e;
         r->u.e.flags = flags;
         r->u.e.ref = -1;
-        /* A record that a later one of the same event in the step
-         * supersedes is seen by nothing outside the step (dag.c makes no
-         * node of it): how far back the last one is belongs to the
-         * signature, so that every step a template matches repeats it. */
+        /* A record that a later one of the same event on another of the
+         * step's streams supersedes is seen by nothing outside the step
+         * (dag.c makes no node of it): how far back the last one is
+         * belongs to the signature, so that every step a template matches
+         * repeats it. On the same stream both are nodes, in stream order,
+         * whatever events a later step uses: the signature leaves it out,
+         * so event pools that hand out events in varying order (XLA's) do
+         * not make steps differ. */
         r->u.e.prev = index_in(ev, g);
-        r->sig = gs_mix(gs_mix(GS_OP_EVREC, id),
-                        r->u.e.prev >= 0 ? g->n - (unsigned)r->u.e.prev : 0);
+        bool across = r->u.e.prev >= 0 && g->recs[r->u.e.prev].slot != x->slot;
+        r->sig = gs_mix(gs_mix(GS_OP_EVREC, id), across ? g->n - (unsigned)r->u.e.prev : 0);
         /* Where the record is, before it may go out in a launch (which can
          * end a periodic step: the record is then simply issued). */
         ev->origin = g;

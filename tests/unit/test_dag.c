@@ -104,8 +104,9 @@ static void test_fork_join(void **state)
     gs_dag_free(&d);
 }
 
-/* The same event recorded each layer: only the last record of the step is
- * a node; waits on the earlier ones join what those would have waited for. */
+/* The same event recorded on two streams: only the last record is a node
+ * (two could complete in either order); waits on the earlier one join what
+ * it would have waited for. */
 static void test_superseded_records(void **state)
 {
     (void)state;
@@ -113,8 +114,8 @@ static void test_superseded_records(void **state)
     add(GS_OP_EVREC, 0, 0, -1);  /* 1: e on A: superseded by 5 */
     add(GS_OP_EVWAIT, 1, 0, 1);  /* 2: B waits: joins node 0 */
     add(GS_OP_KERNEL, 1, 0, -1); /* 3: B */
-    add(GS_OP_KERNEL, 0, 0, -1); /* 4: A */
-    add(GS_OP_EVREC, 0, 0, 1);   /* 5: e again: the last, a node */
+    add(GS_OP_KERNEL, 2, 0, -1); /* 4: C */
+    add(GS_OP_EVREC, 2, 0, 1);   /* 5: e again, on C: the last, a node */
     add(GS_OP_EVWAIT, 1, 0, 5);  /* 6: B waits on it */
     add(GS_OP_KERNEL, 1, 0, -1); /* 7: B after 3 and the record 5 */
     gs_dag_t d;
@@ -122,6 +123,32 @@ static void test_superseded_records(void **state)
     assert_true(d.virt[1]);
     assert_string_equal(edges_of(&d, 1), "");
     assert_string_equal(edges_of(&d, 3), "0:0");
+    assert_false(d.virt[5]);
+    assert_string_equal(edges_of(&d, 5), "4:0");
+    assert_string_equal(edges_of(&d, 7), "3:0 5:0");
+    gs_dag_free(&d);
+}
+
+/* The same event recorded each layer on one stream (XLA's pools hand the
+ * same event out again): both records are nodes in the stream's chain, so
+ * the later one completes last whichever events a later step uses. */
+static void test_rerecorded_on_one_stream(void **state)
+{
+    (void)state;
+    add(GS_OP_KERNEL, 0, 0, -1); /* 0: A */
+    add(GS_OP_EVREC, 0, 0, -1);  /* 1: e on A: a node */
+    add(GS_OP_EVWAIT, 1, 0, 1);  /* 2: B waits: joins the record */
+    add(GS_OP_KERNEL, 1, 0, -1); /* 3: B after the record */
+    add(GS_OP_KERNEL, 0, 0, -1); /* 4: A after the record */
+    add(GS_OP_EVREC, 0, 0, 1);   /* 5: e again on A: after 4 */
+    add(GS_OP_EVWAIT, 1, 0, 5);  /* 6: B waits on it */
+    add(GS_OP_KERNEL, 1, 0, -1); /* 7: B after 3 and the record 5 */
+    gs_dag_t d;
+    assert_true(gs_dag_build(&d, recs, n));
+    assert_false(d.virt[1]);
+    assert_string_equal(edges_of(&d, 1), "0:0");
+    assert_string_equal(edges_of(&d, 3), "1:0");
+    assert_string_equal(edges_of(&d, 4), "1:0");
     assert_false(d.virt[5]);
     assert_string_equal(edges_of(&d, 5), "4:0");
     assert_string_equal(edges_of(&d, 7), "3:0 5:0");
@@ -209,6 +236,7 @@ int main(void)
         cmocka_unit_test_setup(test_pdl, reset),
         cmocka_unit_test_setup(test_fork_join, reset),
         cmocka_unit_test_setup(test_superseded_records, reset),
+        cmocka_unit_test_setup(test_rerecorded_on_one_stream, reset),
         cmocka_unit_test_setup(test_implied_edges, reset),
         cmocka_unit_test_setup(test_external_wait_and_host, reset),
         cmocka_unit_test_setup(test_too_many_joins, reset),
