@@ -452,6 +452,10 @@ gs_template_t *gs_period_detect(gs_stream_t *st)
                  "repeats %ld times%s", (unsigned long long)st->key, n, (unsigned)gs_opt.min_ops,
                  gs_opt.warmup, periodic_ok(st) ? "" : " (not searched: the run spans streams "
                  "or refers to its own events)");
+    /* A run that no periodic template can follow may still be cut into
+     * steps at one of its host functions (watchdog.c). */
+    if (t == NULL && !periodic_ok(st))
+        gs_watchdog_bootstrap(st);
     gs_step_reset(st);
     return t;
 }

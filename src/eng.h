@@ -404,6 +404,11 @@ bool gs_watchdog_awaited(const gs_stream_t *g);
 /* Remembers the host function at recs[i] as one the program waits for (up
  * to GS_MAX_WAITS contexts a stream, the oldest forgotten first). */
 void gs_watchdog_learn(gs_stream_t *g, unsigned i);
+/* A run without barriers filled g's step and no periodic template can
+ * follow it (it spans streams, or waits on its own events): if it repeats,
+ * a host function of its last repetition, one whose context is there only
+ * once, ends steps from then on, so that steps form (JAX's eager loop). */
+void gs_watchdog_bootstrap(gs_stream_t *g);
 /* A host function is held: the watchdog (started on first use) looks. */
 void gs_watchdog_held(void);
 /* Before exit reporting: the watchdog issues nothing more. */

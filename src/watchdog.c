@@ -69,6 +69,53 @@ void gs_watchdog_learn(gs_stream_t *g, unsigned i)
         g->nwaits++;
 }
 
+/* Share of a period's signatures that must repeat for the bootstrap: XLA's
+ * threads issue a few ops of each step in varying order. */
+#define GS_BOOT_SAME 0.9
+
+void gs_watchdog_bootstrap(gs_stream_t *g)
+{
+    unsigned n = g->n;
+    if (gs_opt.host_wait == 0 || g->nwaits > 0)
+        return;
+    /* The period that repeats best over the second half of the run (the
+     * shortest of those that repeat as well): XLA's four-op pattern of
+     * every op repeats nearly as well as the whole step, which repeats
+     * exactly. Quadratic in the run, once per run that fills a step. */
+    unsigned p = 0, half = n / 2;
+    double best = GS_BOOT_SAME;
+    for (unsigned q = (unsigned)gs_opt.min_ops; q <= half; q++) {
+        unsigned same = 0;
+        for (unsigned i = n - half; i < n; i++)
+            same += g->recs[i].sig == g->recs[i - q].sig;
+        double share = (double)same / (double)half;
+        if (share > best + 0.005) {
+            best = share;
+            p = q;
+        }
+    }
+    if (p > 0) {
+        /* The last host function whose context the period has only once. */
+        for (unsigned i = n; i-- > n - p;) {
+            if (g->recs[i].kind != GS_OP_HOST || i < GS_WAIT_CONTEXT)
+                continue;
+            uint64_t h = context(g, i);
+            unsigned seen = 0;
+            for (unsigned j = n - p; j < n && seen < 2; j++)
+                seen += g->recs[j].kind == GS_OP_HOST && j >= GS_WAIT_CONTEXT &&
+                        context(g, j) == h;
+            if (seen != 1)
+                continue;
+            gs_watchdog_learn(g, i);
+            GS_DEBUG("stream %#llx runs %u ops without a barrier, across streams, with a "
+                     "period of %u: steps end at its host function %u ops into the period",
+                     (unsigned long long)g->key, n, p, i - (n - p));
+            return;
+        }
+        return;
+    }
+}
+
 /* The last host function that g holds (not yet issued), or -1. */
 static int held_hostfn(const gs_stream_t *g)
 {

@@ -106,6 +106,18 @@ atleast replays 20 "hostwait (GRAPHSHIM_HOST_WAIT=0)"
 grep -q "callbacks_missed=0" "$TMP/shim" || fail "hostwait (GRAPHSHIM_HOST_WAIT=0): callbacks missed: $(cat "$TMP/shim")"
 expect_eq "hostwait (GRAPHSHIM_HOST_WAIT=0): watchdog issues" "$(st hostfn_waits)" 0
 pass "hostwait: the host function waited for was issued $waits time(s) by the watchdog, then ended its step"
+# JAX's eager loop: no barrier at all, on three streams, the host waiting
+# for one callback a step. When the run fills a step, a host function of
+# its period ends steps from then on; with one graph a step, the callback
+# waited for is held, the watchdog issues it once, and it ends steps too.
+scenario jaxwait GRAPHSHIM_MAX_OPS=256
+atleast replays 15 jaxwait
+grep -q "callbacks_missed=0" "$TMP/shim" || fail "jaxwait: callbacks missed: $(cat "$TMP/shim")"
+scenario jaxwait GRAPHSHIM_MAX_OPS=256 GRAPHSHIM_CHUNK_OPS=0
+atleast replays 15 "jaxwait (one graph a step)"
+atleast hostfn_waits 1 "jaxwait (one graph a step)"
+grep -q "callbacks_missed=0" "$TMP/shim" || fail "jaxwait (one graph a step): callbacks missed: $(cat "$TMP/shim")"
+pass "jaxwait: a run without barriers across streams cut into steps at a host function, $(st replays) replays"
 scenario timing
 atleast replays 20 timing
 grep -q "elapsed_ok=$(grep -o 'steps=[0-9]*' "$TMP/shim" | cut -d= -f2)" "$TMP/shim" ||

@@ -62,6 +62,9 @@
  *           (with GRAPHSHIM_MAX_GRAPHS=1) forms a template that must not
  *           evict the one the first stream is matching (a use after free
  *           the fuzzer found under AddressSanitizer)
+ * jaxwait   as JAX runs an eager decode loop: no synchronising call at
+ *           all, a callback stream behind every op, the step's value read
+ *           back on a third stream and a callback the host waits for
  * jaxlike   as XLA runs an eager program: every kernel followed by an event
  *           record (from a pool), older events polled from the host (every
  *           50th step: a poll of an event in the step ends it), a host
@@ -533,6 +536,31 @@ static void step_jaxlike(lane_t *l, int step)
     CK(cuStreamSynchronize(side[0]));
     fold(&l->acc, back, sizeof back);
 }
+/* jaxwait: as JAX runs an eager decode loop: each op a kernel, an event
+ * record from a pool and a host function on a callback stream that waits
+ * on it; the step's value read back on a third stream into page-locked
+ * memory, and a host function there whose callback the host waits for,
+ * with no synchronising call at all (on several streams, so no periodic
+ * template can follow the run). */
+static void step_jaxwait(lane_t *l, int step)
+{
+    static unsigned k;
+    static int ids[2];
+    for (int op = 0; op < 6; op++, k++) {
+        axpy(l, l->s, 1 + op % 3, op % 4, 0.25f * (float)(op + 1), false);
+        CK(cuEventRecord(evs[k % 5], l->s));
+        CK(cuStreamWaitEvent(side[0], evs[k % 5], 0));
+        CK(cuLaunchHostFunc(side[0], count_step, &xla_one));
+    }
+    CK(cuEventRecord(evs[5], l->s));
+    CK(cuStreamWaitEvent(side[1], evs[5], 0));
+    CK(cuMemcpyDtoHAsync_v2(l->pinned, l->cnt, 4, side[1]));
+    ids[step % 2] = step + 1;
+    CK(cuLaunchHostFunc(side[1], mark_step, &ids[step % 2]));
+    wait_for_callback(step + 1);
+    fold(&l->acc, l->pinned, 4);
+    inc(l, l->s);
+}
 static float elapsed_sum;
 static int elapsed_ok;
 
@@ -676,6 +704,44 @@ static uint64_t run_threads(int nthreads, bool legacy_peer)
     return acc;
 }
 
+/* Scenarios that end each step with end_step (a readback and a
+ * synchronisation) have `ends`; the others end their steps themselves. */
+static void step_streams1(lane_t *l, int step) { step_streams(l, step, 1, false); }
+static void step_fan(lane_t *l, int step) { step_streams(l, step, 3, false); }
+static void step_pool(lane_t *l, int step) { step_streams(l, step, 2, true); }
+static void step_xlaops(lane_t *l, int step)
+{
+    step_xlaop(l, step);
+    if (step % 50 == 49)
+        end_step(l);
+}
+static void step_tiny3(lane_t *l, int step)
+{
+    inc(l, l->s);
+    step_tiny(l, step);
+}
+
+typedef struct {
+    const char *name;
+    void (*step)(lane_t *l, int step);
+    bool ends;
+} scenario_t;
+
+static const scenario_t scenarios[] = {
+    {"pdl", step_pdl, true},           {"pdlmix", step_pdlmix, true},
+    {"attrs", step_attrs, true},       {"streams", step_streams1, true},
+    {"fan", step_fan, true},           {"pool", step_pool, true},
+    {"noreturn", step_noreturn, false}, {"hostfn", step_hostfn, true},
+    {"xlaop", step_xlaops, false},     {"blklegacy", step_blklegacy, false},
+    {"rerecord", step_rerecord, true}, {"evsync", step_evsync, true},
+    {"legacyblk", step_legacyblk, true}, {"torchlike", step_torchlike, true},
+    {"hostwait", step_hostwait, true}, {"jaxwait", step_jaxwait, false},
+    {"timing", step_timing, true},     {"extwait", step_extwait, true},
+    {"capfork", step_capfork, true},   {"evict", step_evict, true},
+    {"jaxlike", step_jaxlike, false},  {"tiny", step_tiny, false},
+    {"tiny3", step_tiny3, false},
+};
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -714,65 +780,19 @@ int main(int argc, char **argv)
     lane_init(&l, s);
     struct timespec w0, w1;
     clock_gettime(CLOCK_MONOTONIC, &w0);
+    const scenario_t *run = NULL;
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0] && run == NULL; i++)
+        if (strcmp(sc, scenarios[i].name) == 0)
+            run = &scenarios[i];
+    if (run == NULL) {
+        fprintf(stderr, "unknown scenario %s\n", sc);
+        return 2;
+    }
     for (int step = 0; step < steps; step++) {
-        if (strcmp(sc, "pdl") == 0)
-            step_pdl(&l, step);
-        else if (strcmp(sc, "pdlmix") == 0)
-            step_pdlmix(&l, step);
-        else if (strcmp(sc, "attrs") == 0)
-            step_attrs(&l, step);
-        else if (strcmp(sc, "streams") == 0)
-            step_streams(&l, step, 1, false);
-        else if (strcmp(sc, "fan") == 0)
-            step_streams(&l, step, 3, false);
-        else if (strcmp(sc, "pool") == 0)
-            step_streams(&l, step, 2, true);
-        else if (strcmp(sc, "noreturn") == 0) {
-            step_noreturn(&l, step);
-            continue;
-        } else if (strcmp(sc, "hostfn") == 0)
-            step_hostfn(&l, step);
-        else if (strcmp(sc, "xlaop") == 0) {
-            step_xlaop(&l, step);
-            if (step % 50 == 49)
-                end_step(&l);
-            continue;
-        } else if (strcmp(sc, "blklegacy") == 0) {
-            step_blklegacy(&l, step);
-            continue;
-        } else if (strcmp(sc, "rerecord") == 0)
-            step_rerecord(&l, step);
-        else if (strcmp(sc, "evsync") == 0)
-            step_evsync(&l, step);
-        else if (strcmp(sc, "legacyblk") == 0)
-            step_legacyblk(&l, step);
-        else if (strcmp(sc, "torchlike") == 0)
-            step_torchlike(&l, step);
-        else if (strcmp(sc, "hostwait") == 0)
-            step_hostwait(&l, step);
-        else if (strcmp(sc, "timing") == 0)
-            step_timing(&l, step);
-        else if (strcmp(sc, "extwait") == 0)
-            step_extwait(&l, step);
-        else if (strcmp(sc, "capfork") == 0)
-            step_capfork(&l, step);
-        else if (strcmp(sc, "evict") == 0)
-            step_evict(&l, step);
-        else if (strcmp(sc, "jaxlike") == 0) {
-            step_jaxlike(&l, step);
-            continue;
-        } else if (strcmp(sc, "tiny") == 0 || strcmp(sc, "tiny3") == 0) {
-            if (sc[4] == '3')
-                inc(&l, l.s);
-            step_tiny(&l, step);
-            continue;
-        }
-        else {
-            fprintf(stderr, "unknown scenario %s\n", sc);
-            return 2;
-        }
-        end_step(&l);
-        if (strcmp(sc, "timing") == 0)
+        run->step(&l, step);
+        if (run->ends)
+            end_step(&l);
+        if (run->step == step_timing)
             after_timing();
     }
     clock_gettime(CLOCK_MONOTONIC, &w1);
