@@ -12,15 +12,13 @@
  *   would in a stream);
  * - a wait on an event recorded inside the step makes no node: the record
  *   joins the waiting stream's frontier (fork and join);
- * - a record that a later record of the same event on another stream of
- *   the step supersedes makes no node either (nothing outside the step can
- *   see it: anything that looks at the event from outside cuts the step,
- *   and two record nodes on two streams could complete in either order):
- *   waits on it join what it would have waited for. Stream capture makes
- *   no node of such records at all; keeping the last one lets the program
- *   see the event after the step as it would without the shim. Records of
- *   one event on the same stream are all nodes, ordered by the stream's
- *   chain, so the signature need not say which records share an event;
+ * - every record is a node, also one that a later record of the same event
+ *   supersedes: on one stream the chain orders them; on two, graph.c makes
+ *   the earlier one record the shim's own event in a launch where both
+ *   share one (nothing outside the step can see the earlier record:
+ *   anything that looks at the event from outside cuts the step), so the
+ *   program sees the event after the step as it would without the shim,
+ *   and the graph does not depend on which records share an event;
  * - a kernel launched with programmatic stream serialisation whose stream
  *   predecessor is a kernel depends on it by a programmatic edge (what
  *   capture makes of PDL, measured on an H200: type PROGRAMMATIC, from port
@@ -103,7 +101,6 @@ static void reduce(const gs_dag_t *d, front_t *f, uint32_t *stamp, uint32_t *mar
 bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
 {
     front_t front[GS_MAX_SLOTS];
-    front_t *snap = NULL; /* what each superseded record would wait for */
     memset(d, 0, sizeof *d);
     for (unsigned s = 0; s < GS_MAX_SLOTS; s++) {
         front[s].count = 0;
@@ -117,15 +114,6 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
         gs_dag_free(d);
         return false;
     }
-    for (unsigned i = 0; i < n; i++)
-        if (recs[i].kind == GS_OP_EVREC && recs[i].u.e.prev >= 0 &&
-            (unsigned)recs[i].u.e.prev < i && recs[recs[i].u.e.prev].slot != recs[i].slot)
-            d->virt[recs[i].u.e.prev] = true;
-    for (unsigned i = 0; i < n && snap == NULL; i++)
-        if (d->virt[i] && (snap = calloc(n, sizeof *snap)) == NULL) {
-            gs_dag_free(d);
-            return false;
-        }
     uint32_t *stamp = calloc((size_t)n + 1, sizeof *stamp);
     uint32_t *stack = calloc((size_t)n + 1, sizeof *stack);
     uint32_t mark = 0;
@@ -137,8 +125,7 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
         front_t *f = &front[r->slot < GS_MAX_SLOTS ? r->slot : 0];
         d->start[i] = e;
         if (r->kind == GS_OP_EVWAIT && r->u.e.ref >= 0) {
-            /* Joins the record's node into this stream's frontier, or what
-             * a superseded record would have waited for. */
+            /* Joins the record's node into this stream's frontier. */
             unsigned j = (unsigned)r->u.e.ref;
             if (j >= i) {
                 /* A wait names the record it follows by its place before
@@ -147,17 +134,10 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
                             "op %u; the step runs eagerly", j, i);
                 goto fail;
             }
-            const front_t *from = d->virt[j] ? &snap[j] : NULL;
-            unsigned add = from ? from->count : 1;
-            if (f->count + add > FRONT_MAX)
+            if (f->count + 1 > FRONT_MAX)
                 goto fail;
-            for (unsigned k = 0; k < add; k++)
-                add_front(f, from ? from->n[k] : j);
+            add_front(f, j);
             d->virt[i] = true;
-            continue;
-        }
-        if (r->kind == GS_OP_EVREC && d->virt[i]) {
-            snap[i] = *f; /* superseded: no node */
             continue;
         }
         reduce(d, f, stamp, &mark, stack);
@@ -182,12 +162,10 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
     d->nedges = e;
     free(stamp);
     free(stack);
-    free(snap);
     return true;
 fail:
     free(stamp);
     free(stack);
-    free(snap);
     gs_dag_free(d);
     return false;
 }

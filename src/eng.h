@@ -252,6 +252,7 @@ typedef struct gs_node {
     unsigned value;
     void *staging;          /* page-locked source of a host-to-device node */
     CUevent ev;             /* event record / wait node */
+    bool sup;               /* a record superseded in this launch (graph.c) */
     CUhostFn fn;            /* host node */
     void *fdata;
     /* GRAPHSHIM_DUMP_DIR only: how often each argument (kernels: each
@@ -312,11 +313,12 @@ typedef struct gs_template {
 bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
                     CUstream s);
 /* Patches the nodes of chunk c that differ from recs (the records of the
- * template's node 0 onwards) and launches it on s; false on failure, in
+ * template's node 0 onwards, which are the step's from index `base`) and
+ * launches it on s; false on failure, in
  * which case nothing was launched. `busy` is set when staging could not be
  * refilled because the previous replay may still read it. */
 bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
-                           const uint8_t *arena, CUstream s, bool *busy);
+                           unsigned base, const uint8_t *arena, CUstream s, bool *busy);
 void gs_graph_destroy(gs_template_t *t);
 /* Checks that the driver has every graph function the engine needs. */
 bool gs_graph_available(void);

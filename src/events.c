@@ -128,17 +128,14 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
         r->u.e.ev = e;
         r->u.e.flags = flags;
         r->u.e.ref = -1;
-        /* A record that a later one of the same event on another of the
-         * step's streams supersedes is seen by nothing outside the step
-         * (dag.c makes no node of it): how far back the last one is
-         * belongs to the signature, so that every step a template matches
-         * repeats it. On the same stream both are nodes, in stream order,
-         * whatever events a later step uses: the signature leaves it out,
-         * so event pools that hand out events in varying order (XLA's) do
-         * not make steps differ. */
+        /* Every record is a node, whichever records of the step share its
+         * event: on one stream they complete in stream order, and one that
+         * a later record on another stream supersedes records the shim's
+         * own event in that launch (graph.c). So the signature need not say
+         * which records share an event, and event pools that hand events
+         * out in varying order (XLA's) do not make steps differ. */
         r->u.e.prev = index_in(ev, g);
-        bool across = r->u.e.prev >= 0 && g->recs[r->u.e.prev].slot != x->slot;
-        r->sig = gs_mix(gs_mix(GS_OP_EVREC, id), across ? g->n - (unsigned)r->u.e.prev : 0);
+        r->sig = gs_mix(GS_OP_EVREC, id);
         /* Where the record is, before it may go out in a launch (which can
          * end a periodic step: the record is then simply issued). */
         ev->origin = g;

@@ -496,20 +496,22 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
     case GS_OP_EVREC:
     case GS_OP_EVWAIT: {
         /* Event pools: a different event each step. Waits on the step's
-         * own events make no node and have nothing to patch. */
-        if (nd->node == NULL || nd->ev == rec->u.e.ev)
+         * own events make no node and have nothing to patch. A record that
+         * a later one in the chunk supersedes records the shim's event. */
+        CUevent want = nd->sup ? t->ph : rec->u.e.ev;
+        nd->sup = false;
+        if (nd->node == NULL || nd->ev == want)
             return CUDA_SUCCESS;
         CUresult r = rec->kind == GS_OP_EVREC
-                         ? GS_CALL(cuGraphExecEventRecordNodeSetEvent, exec, nd->node,
-                                   rec->u.e.ev)
-                         : GS_CALL(cuGraphExecEventWaitNodeSetEvent, exec, nd->node,
-                                   rec->u.e.ev);
+                         ? GS_CALL(cuGraphExecEventRecordNodeSetEvent, exec, nd->node, want)
+                         : GS_CALL(cuGraphExecEventWaitNodeSetEvent, exec, nd->node, want);
         if (r == CUDA_SUCCESS) {
             gs_dump_change(nd, 0);
-            gs_event_ref(rec->u.e.ev);
+            if (want != t->ph)
+                gs_event_ref(want);
             if (nd->ev != t->ph)
                 gs_event_unref(nd->ev);
-            nd->ev = rec->u.e.ev;
+            nd->ev = want;
             *patched = true;
         }
         return r;
@@ -576,8 +578,26 @@ static const char *const patch_call[] = {
     [GS_OP_HOST] = "cuGraphExecHostNodeSetParams",
 };
 
+/* Records of one event on two streams of the chunk: the earlier one would
+ * race the later one in the graph (no edge orders them), and nothing
+ * outside the step can see it, so in this launch it records the shim's own
+ * event. (On one stream the chain orders them; a record in an earlier
+ * chunk completes before this chunk starts.) */
+static void mark_superseded(gs_template_t *t, const gs_chunk_t *ch, const gs_rec_t *recs,
+                            unsigned base)
+{
+    for (unsigned j = ch->first; j < ch->first + ch->count; j++) {
+        const gs_rec_t *r = &recs[j];
+        if (r->kind != GS_OP_EVREC || r->u.e.prev < (int)base)
+            continue;
+        unsigned i = (unsigned)r->u.e.prev - base;
+        if (i >= ch->first && i < j && recs[i].slot != r->slot)
+            t->nodes[i].sup = true;
+    }
+}
+
 bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
-                           const uint8_t *arena, CUstream s, bool *busy)
+                           unsigned base, const uint8_t *arena, CUstream s, bool *busy)
 {
     CUresult r;
     gs_chunk_t *ch = &t->chunks[c];
@@ -599,6 +619,8 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
     }
     unsigned long long patched = 0;
     bool refresh = ch->frees_seen != gs_frees;
+    if (ch->nev > 0)
+        mark_superseded(t, ch, recs, base);
     for (unsigned i = ch->first; i < ch->first + ch->count; i++) {
         bool p;
         if ((r = patch(t, ch->exec, &t->nodes[i], &recs[i], arena, refresh, &p)) !=

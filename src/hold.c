@@ -202,7 +202,8 @@ static bool launch_chunk(gs_stream_t *st, gs_template_t *t, unsigned c, unsigned
     }
     if (t0 != 0)
         t->graph_ns += gs_clock_ns() - t0;
-    if (gs_graph_launch_chunk(t, c, &st->recs[st->match_start], st->arena, ls, &busy)) {
+    if (gs_graph_launch_chunk(t, c, &st->recs[st->match_start], st->match_start, st->arena,
+                              ls, &busy)) {
         st->issued = st->match_start + t->chunks[c].first + t->chunks[c].count;
         st->chunks_done = c + 1;
         st->replayed = true;

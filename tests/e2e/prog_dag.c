@@ -41,6 +41,8 @@
  * rerecord  an event recorded in one stream's step, then again by another
  *           stream in a step of its own, and waited on by a third, and by a
  *           fourth once the first stream's step went out
+ * xrecord   an event recorded on two streams of the step, unordered, then
+ *           waited on from outside it: the later record must be the one
  * evsync    every 10th step, the host synchronises with an event recorded in
  *           the middle of the step and reads what was copied before it
  * hostwait  a host function in the middle of every step, whose callback
@@ -127,9 +129,16 @@ static void lane_init(lane_t *l, CUstream s)
 {
     l->s = s;
     l->acc = 14695981039346656037ull;
+    /* Values of the order of one, different in every buffer and element:
+     * the kernels' results change every step, so a stale read shows (the
+     * bit patterns 0, 1, 2, ... that a memset would give are denormals,
+     * which an axpy leaves unchanged). */
+    static float v[N];
     for (int i = 0; i < NB; i++) {
+        for (int j = 0; j < N; j++)
+            v[j] = 1.0f + (float)i / NB + (float)j / (N * NB);
         CK(cuMemAlloc_v2(&l->b[i], N * 4));
-        CK(cuMemsetD32_v2(l->b[i], (unsigned)i, N));
+        CK(cuMemcpyHtoD_v2(l->b[i], v, sizeof v));
     }
     CK(cuMemAlloc_v2(&l->cnt, 4));
     CK(cuMemsetD32_v2(l->cnt, 0, 1));
@@ -390,6 +399,30 @@ static void step_rerecord(lane_t *l, int step)
     CK(cuStreamWaitEvent(side[2], evs[0], 0));
     add3(l, side[2], 7, 3, 7, false); /* b7: only this stream's */
     CK(cuEventRecord(evs[3], side[2])); /* the next write of b3 waits for it */
+}
+
+/* xrecord: one event recorded on two streams of a step with no order
+ * between the records (the second stream forked from the first), then the
+ * legacy stream, which cannot join the step, waits on the event: it must
+ * find the second record, after the work it reads. */
+static void step_xrecord(lane_t *l, int step)
+{
+    (void)step;
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    CK(cuEventRecord(evs[0], l->s));
+    CK(cuStreamWaitEvent(side[0], evs[0], 0));
+    axpy(l, side[0], 2, 1, 0.25f, false); /* b2: the second stream's */
+    axpy(l, l->s, 3, 1, 1.5f, false);
+    CK(cuEventRecord(evs[1], l->s));
+    CK(cuEventRecord(evs[1], side[0])); /* e again: the latest */
+    /* The legacy stream cannot join the step: its wait ends the step. */
+    CK(cuStreamWaitEvent(NULL, evs[1], 0));
+    add3(l, NULL, 4, 2, 2, false); /* reads b2 only */
+    CK(cuStreamSynchronize(NULL));
+    static float b4[N];
+    CK(cuMemcpyDtoH_v2(b4, l->b[4], sizeof b4)); /* what the legacy stream read, each step */
+    fold(&l->acc, b4, sizeof b4);
+    CK(cuStreamSynchronize(side[0]));
 }
 
 /* evsync: every 10th step the host synchronises with an event recorded in
@@ -733,7 +766,8 @@ static const scenario_t scenarios[] = {
     {"fan", step_fan, true},           {"pool", step_pool, true},
     {"noreturn", step_noreturn, false}, {"hostfn", step_hostfn, true},
     {"xlaop", step_xlaops, false},     {"blklegacy", step_blklegacy, false},
-    {"rerecord", step_rerecord, true}, {"evsync", step_evsync, true},
+    {"rerecord", step_rerecord, true}, {"xrecord", step_xrecord, true},
+    {"evsync", step_evsync, true},
     {"legacyblk", step_legacyblk, true}, {"torchlike", step_torchlike, true},
     {"hostwait", step_hostwait, true}, {"jaxwait", step_jaxwait, false},
     {"timing", step_timing, true},     {"extwait", step_extwait, true},

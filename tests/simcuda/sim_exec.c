@@ -245,6 +245,76 @@ static void check_operands(const sim_op_t *op, size_t node)
         }
 }
 
+/* Whether node a is an ancestor of node b in e (a walk back from b). */
+static int ancestor(const sim_exec_t *e, size_t a, size_t b, unsigned char *seen)
+{
+    if (a == b)
+        return 0;
+    memset(seen, 0, e->n);
+    size_t *stack = malloc((e->n + 1) * sizeof *stack), top = 0;
+    int found = 0;
+    if (!stack)
+        return 1; /* out of memory: take the order given */
+    stack[top++] = b;
+    while (top > 0 && !found) {
+        const xnode_t *x = &e->nodes[stack[--top]];
+        for (size_t j = 0; j < x->ndeps && !found; j++) {
+            size_t d = x->deps[j];
+            found = d == a;
+            if (!seen[d]) {
+                seen[d] = 1;
+                stack[top++] = d;
+            }
+        }
+    }
+    free(stack);
+    return found;
+}
+
+/* Record nodes of one event that no path orders: on a GPU the one that
+ * runs last leaves the event as later work sees it. Which one that is
+ * comes from the seeded PRNG here (the last in topological order under
+ * SIMCUDA_SCHED=fifo), so a graph that lets two such records race shows a
+ * different result for some seed. */
+static void race_records(const sim_exec_t *e, sim_cmd_t **cmds)
+{
+    unsigned char *seen = NULL;
+    size_t *top = NULL;
+    for (size_t k = 0; k < e->n; k++) {
+        size_t i = e->order[k];
+        const sim_op_t *op = &e->nodes[i].op;
+        if (op->kind != SIM_OP_EVENT)
+            continue;
+        /* Only the topologically last record of each event starts a look. */
+        int last = 1;
+        for (size_t m = k + 1; m < e->n && last; m++)
+            last = !(e->nodes[e->order[m]].op.kind == SIM_OP_EVENT &&
+                     e->nodes[e->order[m]].op.u.e.ev == op->u.e.ev);
+        if (!last)
+            continue;
+        if (!seen && (!(seen = malloc(e->n + 1)) || !(top = malloc((e->n + 1) * sizeof *top))))
+            break;
+        /* The records of this event that are ancestors of no other. */
+        size_t ntop = 0;
+        for (size_t m = 0; m < e->n; m++) {
+            const sim_op_t *o = &e->nodes[m].op;
+            if (o->kind != SIM_OP_EVENT || o->u.e.ev != op->u.e.ev)
+                continue;
+            int below = 0;
+            for (size_t q = 0; q < e->n && !below; q++)
+                below = q != m && e->nodes[q].op.kind == SIM_OP_EVENT &&
+                        e->nodes[q].op.u.e.ev == op->u.e.ev && ancestor(e, m, q, seen);
+            if (!below)
+                top[ntop++] = m;
+        }
+        size_t pick = ntop > 0 ? top[sim_sched_pick(ntop)] : i;
+        if (pick != i)
+            sim_cmd_records(cmds[pick]); /* it becomes the event's latest */
+    }
+    free(seen);
+    free(top);
+}
+
 /* Queues the nodes as commands (see the top of the file). */
 static CUresult launch_nodes(sim_exec_t *e, sim_stream_t *s)
 {
@@ -289,6 +359,7 @@ static CUresult launch_nodes(sim_exec_t *e, sim_stream_t *s)
         if (x->sink)
             sinks[nsinks++] = c;
     }
+    race_records(e, cmds);
     sim_after_set(&s->tail, sinks, nsinks);
     s->tail_kernel = 0;
     free(cmds), free(sinks), free(waits), free(wait_t);

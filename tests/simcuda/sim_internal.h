@@ -394,6 +394,9 @@ void sim_after_add(sim_after_t *a, sim_ref_t r, unsigned long long t);
 void sim_after_merge(sim_after_t *dst, const sim_after_t *src);
 void sim_after_free(sim_after_t *a);
 void sim_sched_maybe_flush(void);
+/* A draw from the scheduler's seeded PRNG, 0 .. n-1 (n - 1 under
+ * SIMCUDA_SCHED=fifo). */
+size_t sim_sched_pick(size_t n);
 void *sim_grow(void *p, size_t *cap, size_t need, size_t elem);
 
 /* ------------------------------------------------------------- "sim_run.c" */

@@ -112,6 +112,11 @@ static void seed_prng(unsigned long long seed)
     prng = (z ^ (z >> 31)) | 1;
 }
 
+size_t sim_sched_pick(size_t n)
+{
+    return fifo || n < 2 ? n - 1 : rnd(n);
+}
+
 SIMCUDA_API void simcuda_seed(unsigned long long seed)
 {
     sim_lock();

@@ -450,6 +450,39 @@ static int event_nodes(int mode)
     return r;
 }
 
+/* Two record nodes of one event that no path orders: on a GPU the one that
+ * runs last leaves the event as nb2's wait finds it. The one after the fill
+ * comes last in topological order; the other follows only a kernel that
+ * touches nothing, so which one nb2 follows decides what it reads. With
+ * an edge from the first record to the second (1), the second is the
+ * latest every time. */
+static int racing_records(int ordered)
+{
+    CUevent e;
+    CUgraph g;
+    CUgraphExec ex;
+    CUgraphNode k, first, fl, second;
+    float one = 1.0f;
+    int n = 1;
+    void *fa[] = { &y, &one, &n };
+    OK(cuEventCreate(&e, CU_EVENT_DISABLE_TIMING));
+    OK(cuGraphCreate(&g, 0));
+    k = knode(g, "sim_noop", NULL, NULL, 0);
+    OK(cuGraphAddEventRecordNode(&first, g, &k, 1, e));
+    fl = knode(g, "sim_fill", fa, NULL, 0);
+    CUgraphNode deps[2] = { fl, first };
+    OK(cuGraphAddEventRecordNode(&second, g, deps, ordered ? 2 : 1, e));
+    OK(cuGraphInstantiateWithFlags(&ex, g, 0));
+    OK(cuGraphLaunch(ex, nb1));
+    OK(cuStreamWaitEvent(nb2, e, 0));
+    scale(nb2, "sim_scale", 2.0f);
+    int r = zval();
+    OK(cuGraphExecDestroy(ex));
+    OK(cuGraphDestroy(g));
+    OK(cuEventDestroy(e));
+    return r;
+}
+
 static void test_event_nodes(void **state)
 {
     (void)state;
@@ -458,6 +491,8 @@ static void test_event_nodes(void **state)
     assert_int_equal(outcomes(event_nodes, 2), BOTH);
     assert_int_equal(outcomes(event_nodes, 3), FRESH);
     assert_int_equal(outcomes(event_nodes, 4), FRESH);
+    assert_int_equal(outcomes(racing_records, 0), BOTH);
+    assert_int_equal(outcomes(racing_records, 1), FRESH);
 }
 
 /* The stream's work after a graph follows all of its nodes. */
