@@ -320,7 +320,7 @@ static gs_template_t *form(gs_stream_t *st, const gs_rec_t *recs, unsigned len,
 {
     /* cuCtxGetCurrent failed at the step's start (logged there): copy and
      * memset nodes could not name their context, so the step stays eager. */
-    if (st->ctx == NULL)
+    if (st->ctx == NULL || st->retired >= GS_RETIRE_MAX)
         return NULL;
     size_t bytes = 0;
     for (unsigned i = 0; i < len; i++)

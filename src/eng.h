@@ -31,6 +31,7 @@
 #define GS_MAX_CAND 16       /* templates matched at once on a stream */
 #define GS_MAX_SLOTS 8       /* streams one step may span */
 #define GS_MAX_WAITS 8       /* host functions awaited remembered per stream */
+#define GS_RETIRE_MAX 4      /* templates retired before a stream forms no more */
 #define GS_KEY_LEGACY 1ull   /* normalised key of the legacy stream */
 
 typedef enum {
@@ -393,6 +394,7 @@ typedef struct gs_stream {
     unsigned nwaits, waits_pos;
     uint64_t wd_gen, wd_since;
     unsigned wd_n;
+    unsigned retired;           /* its templates that did not pay (hold.c) */
     UT_hash_handle hh;
 } gs_stream_t;
 

@@ -255,6 +255,14 @@ static void check_payoff(gs_template_t *t)
     gs_count(GS_CTR_retired, 1);
     t->failed = true;
     gs_graph_destroy(t);
+    /* A stream whose steps keep coming in new variants that do not pay
+     * (JAX's eager loop, where holding an op costs about as much as the
+     * event call it replaces) would replay each new one 32 times at a
+     * loss: after GS_RETIRE_MAX it forms no more templates. */
+    gs_stream_t *st = gs_stream_find(t->stream_key);
+    if (st != NULL && ++st->retired == GS_RETIRE_MAX)
+        GS_INFO("stream %#llx: %u templates did not pay; its steps run eagerly from now on",
+                (unsigned long long)st->key, st->retired);
 }
 
 /* Launches what remains of t, which the held records match whole; on

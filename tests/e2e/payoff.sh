@@ -47,6 +47,19 @@ expect_eq "templates retired where launches are dear" "$(stats_get "$TMP/st" tot
 [ "$(stats_get "$TMP/st" totals.replays)" -ge 290 ] || fail "replays: $(stats_get "$TMP/st" totals.replays)"
 pass "launches dearer than patches: kept, $(stats_get "$TMP/st" totals.replays) replays; steps/s $(rate "$TMP/plain.err") without the shim, $(rate "$TMP/shim.err") under it"
 
+# Steps that keep coming in new variants, none of which pays: after four
+# retirements the stream forms no more templates, so the fifth and sixth
+# variants are never replayed at a loss.
+run_sim $dear_patch "$P" tinyvar --steps=1200 >"$TMP/plain" 2>"$TMP/plain.err" || fail "tinyvar without the shim"
+run_shim $dear_patch GRAPHSHIM_LOG=info GRAPHSHIM_STATS_FILE="$TMP/st" "$P" tinyvar --steps=1200 \
+    >"$TMP/shim" 2>"$TMP/shim.err" || fail "tinyvar under the shim"
+cmp -s "$TMP/plain" "$TMP/shim" || fail "tinyvar: result differs under the shim"
+expect_eq "tinyvar: templates retired" "$(stats_get "$TMP/st" totals.retired)" 4
+expect_eq "tinyvar: templates formed" "$(stats_get "$TMP/st" totals.templates)" 4
+grep -q "4 templates did not pay; its steps run eagerly from now on" "$TMP/shim.err" ||
+    fail "tinyvar: the end of templates on the stream is not logged"
+pass "six variants that do not pay: four retired, then none formed ($(stats_get "$TMP/st" totals.replays) replays)"
+
 # One op as XLA runs it: a kernel, an event record, a callback stream's wait
 # and a host function. With GRAPHSHIM_HOST_WAIT=0 every host function ends
 # its step, so each op is a step: event calls cost far less than a launch,

@@ -59,6 +59,7 @@
  *           sync: each replay patches both nodes (for the payoff rule; the
  *           steps per second go to stderr)
  * tiny3     tiny and a third kernel whose arguments never change
+ * tinyvar   tiny in six variants, 200 steps each, each with more kernels
  * evict     a second stream runs a step of its own, then waits on an event
  *           of the first stream's step: the join closes its own step, which
  *           (with GRAPHSHIM_MAX_GRAPHS=1) forms a template that must not
@@ -132,8 +133,9 @@ static void lane_init(lane_t *l, CUstream s)
     /* Values of the order of one, different in every buffer and element:
      * the kernels' results change every step, so a stale read shows (the
      * bit patterns 0, 1, 2, ... that a memset would give are denormals,
-     * which an axpy leaves unchanged). */
-    static float v[N];
+     * which an axpy leaves unchanged). Threads make lanes at once: v is
+     * each one's own. */
+    float v[N];
     for (int i = 0; i < NB; i++) {
         for (int j = 0; j < N; j++)
             v[j] = 1.0f + (float)i / NB + (float)j / (N * NB);
@@ -753,6 +755,13 @@ static void step_tiny3(lane_t *l, int step)
     inc(l, l->s);
     step_tiny(l, step);
 }
+/* tinyvar: tiny in six variants, 200 steps each (2 to 7 kernels) */
+static void step_tinyvar(lane_t *l, int step)
+{
+    for (int k = 0; k < step / 200 % 6; k++)
+        axpy(l, l->s, 3, 2, 0.5f, false);
+    step_tiny(l, step);
+}
 
 typedef struct {
     const char *name;
@@ -773,7 +782,7 @@ static const scenario_t scenarios[] = {
     {"timing", step_timing, true},     {"extwait", step_extwait, true},
     {"capfork", step_capfork, true},   {"evict", step_evict, true},
     {"jaxlike", step_jaxlike, false},  {"tiny", step_tiny, false},
-    {"tiny3", step_tiny3, false},
+    {"tiny3", step_tiny3, false},      {"tinyvar", step_tinyvar, false},
 };
 
 int main(int argc, char **argv)
