@@ -87,6 +87,8 @@
 
 #include "simcuda.h"
 
+#include "prog_dag.h"
+
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
@@ -97,20 +99,9 @@
 #include <string.h>
 #include <time.h>
 
-#define N 256
-#define NB 8
-
 static CUmodule mod;
 static CUcontext ctx;
-static int n = N;
-
-typedef struct {
-    CUdeviceptr b[NB];
-    CUdeviceptr cnt;
-    int *pinned;
-    CUstream s;
-    uint64_t acc;
-} lane_t;
+int n = N;
 
 static CUfunction K(const char *name)
 {
@@ -119,7 +110,7 @@ static CUfunction K(const char *name)
     return f;
 }
 
-static void fold(uint64_t *acc, const void *p, size_t len)
+void fold(uint64_t *acc, const void *p, size_t len)
 {
     const unsigned char *c = p;
     for (size_t i = 0; i < len; i++)
@@ -177,7 +168,7 @@ static CUlaunchAttribute pss(int on)
 }
 
 /* y = a * x + y, by PDL (GDS twin) or plainly. */
-static void axpy(lane_t *l, CUstream s, int y, int x, float a, bool pdl)
+void axpy(lane_t *l, CUstream s, int y, int x, float a, bool pdl)
 {
     void *args[] = {&l->b[y], &l->b[x], &a, &n};
     CUlaunchAttribute at = pss(1);
@@ -187,7 +178,7 @@ static void axpy(lane_t *l, CUstream s, int y, int x, float a, bool pdl)
         CK(cuLaunchKernel(K("sim_axpy"), N / 64, 1, 1, 64, 1, 1, 0, s, args, NULL));
 }
 
-static void add3(lane_t *l, CUstream s, int y, int a, int b, bool pdl)
+void add3(lane_t *l, CUstream s, int y, int a, int b, bool pdl)
 {
     void *args[] = {&l->b[y], &l->b[a], &l->b[b], &n};
     CUlaunchAttribute at = pss(1);
@@ -204,7 +195,7 @@ static void tail(lane_t *l, CUstream s)
     CK(cuMemcpyDtoDAsync_v2(l->cnt, l->b[0], 4, s));
 }
 
-static void inc(lane_t *l, CUstream s)
+void inc(lane_t *l, CUstream s)
 {
     int one = 1;
     void *args[] = {&l->cnt, &one};
@@ -212,7 +203,7 @@ static void inc(lane_t *l, CUstream s)
 }
 
 /* The end of a step: the counter to page-locked memory, then sync. */
-static void end_step(lane_t *l)
+void end_step(lane_t *l)
 {
     CK(cuMemcpyDtoHAsync_v2(l->pinned, l->cnt, 4, l->s));
     CK(cuStreamSynchronize(l->s));
@@ -288,8 +279,8 @@ static void step_attrs(lane_t *l, int step)
 }
 
 /* One stream forked and joined per layer: B computes part of each layer. */
-static CUstream side[3];
-static CUevent evs[8];
+CUstream side[3];
+CUevent evs[8];
 
 static void step_streams(lane_t *l, int step, int nside, bool pool)
 {
@@ -460,80 +451,6 @@ static void step_noreturn(lane_t *l, int step)
     CK(cuStreamSynchronize(side[0]));
 }
 
-static int host_steps;
-static void CUDA_CB count_step(void *p) { host_steps += *(int *)p; }
-static int xla_one = 1;
-
-static void step_hostfn(lane_t *l, int step)
-{
-    static int one = 1, two = 2;
-    axpy(l, l->s, 1, 0, 0.5f, false);
-    CK(cuLaunchHostFunc(l->s, count_step, step % 3 ? &one : &two));
-    axpy(l, l->s, 2, 1, 0.5f, false);
-    inc(l, l->s);
-}
-
-/* hostwait: the host waits for a host function's callback the way JAX
- * waits for every value it reads back, on a flag the callback sets, without
- * a synchronising call the shim could see. On simcuda the GPU's own
- * progress is simcuda_progress(); on a GPU it is real. A callback the shim
- * held would never come: the wait gives up after two seconds (the shim's
- * watchdog issues a held host function within GRAPHSHIM_HOST_WAIT) and
- * counts a miss. */
-static volatile int cb_step;
-static int cb_missed;
-static void CUDA_CB mark_step(void *p) { cb_step = *(int *)p; }
-
-static void wait_for_callback(int want)
-{
-    static void (*progress)(void);
-    static bool looked;
-    if (!looked) {
-        progress = (void (*)(void))dlsym(RTLD_DEFAULT, "simcuda_progress");
-        looked = true;
-    }
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (unsigned tries = 0; cb_step != want; tries++) {
-        if (progress != NULL)
-            progress();
-        else
-            sched_yield();
-        if (tries % 1024 == 0) {
-            clock_gettime(CLOCK_MONOTONIC, &t);
-            if ((t.tv_sec - t0.tv_sec) * 1000000000l + (t.tv_nsec - t0.tv_nsec) > 2000000000l)
-                break;
-        }
-    }
-    cb_missed += cb_step != want;
-}
-
-static void step_hostwait(lane_t *l, int step)
-{
-    static int ids[4];
-    ids[step % 4] = step + 1; /* a different datum each step: a patched node */
-    axpy(l, l->s, 1, 0, 0.5f, false);
-    axpy(l, l->s, 2, 1, 0.25f, false);
-    CK(cuLaunchHostFunc(l->s, mark_step, &ids[step % 4]));
-    wait_for_callback(step + 1);
-    axpy(l, l->s, 3, 2, 1.5f, false); /* the next op, after the host saw it */
-    inc(l, l->s);
-}
-
-/* xlaop: one op as XLA dispatches it eagerly: the kernel (on fresh buffers
- * each time, so its node is patched), an event recorded after it (from a
- * pool), the callback stream waiting on it and a host function there (which
- * ends the step). */
-static void step_xlaop(lane_t *l, int step)
-{
-    if (step < 8)
-        axpy(l, l->s, 3, 0, 0.5f, false); /* warm-up: steps that do not repeat */
-    axpy(l, l->s, 1 + step % 2, step % 2, 0.5f, false);
-    CK(cuEventRecord(evs[step % 4], l->s));
-    CK(cuStreamWaitEvent(side[0], evs[step % 4], 0));
-    CK(cuLaunchHostFunc(side[0], count_step, &xla_one));
-}
-
 static CUevent t0, t1;
 
 static void step_evict(lane_t *l, int step)
@@ -550,52 +467,6 @@ static void step_evict(lane_t *l, int step)
     inc(l, l->s);
 }
 
-static void step_jaxlike(lane_t *l, int step)
-{
-    static float back[N];
-    static int one = 1;
-    static unsigned k;
-    for (int op = 0; op < 12; op++) {
-        axpy(l, l->s, 1 + op % 3, op % 4, 0.25f * (float)(op + 1), false);
-        CK(cuEventRecord(evs[k % 6], l->s));
-        if (k >= 3 && step % 50 == 49)
-            (void)cuEventQuery(evs[(k - 3) % 6]);
-        k++;
-        if (op == 5)
-            CK(cuLaunchHostFunc(l->s, count_step, &one));
-    }
-    CK(cuStreamWaitEvent(side[0], evs[(k - 1) % 6], 0));
-    add3(l, side[0], 5, 1 + step % 3, 4, false);
-    add3(l, side[0], 6, 5, 4, false);
-    CK(cuMemcpyDtoHAsync_v2(back, l->b[1 + step % 3], sizeof back, side[0]));
-    CK(cuStreamSynchronize(side[0]));
-    fold(&l->acc, back, sizeof back);
-}
-/* jaxwait: as JAX runs an eager decode loop: each op a kernel, an event
- * record from a pool and a host function on a callback stream that waits
- * on it; the step's value read back on a third stream into page-locked
- * memory, and a host function there whose callback the host waits for,
- * with no synchronising call at all (on several streams, so no periodic
- * template can follow the run). */
-static void step_jaxwait(lane_t *l, int step)
-{
-    static unsigned k;
-    static int ids[2];
-    for (int op = 0; op < 6; op++, k++) {
-        axpy(l, l->s, 1 + op % 3, op % 4, 0.25f * (float)(op + 1), false);
-        CK(cuEventRecord(evs[k % 5], l->s));
-        CK(cuStreamWaitEvent(side[0], evs[k % 5], 0));
-        CK(cuLaunchHostFunc(side[0], count_step, &xla_one));
-    }
-    CK(cuEventRecord(evs[5], l->s));
-    CK(cuStreamWaitEvent(side[1], evs[5], 0));
-    CK(cuMemcpyDtoHAsync_v2(l->pinned, l->cnt, 4, side[1]));
-    ids[step % 2] = step + 1;
-    CK(cuLaunchHostFunc(side[1], mark_step, &ids[step % 2]));
-    wait_for_callback(step + 1);
-    fold(&l->acc, l->pinned, 4);
-    inc(l, l->s);
-}
 static float elapsed_sum;
 static int elapsed_ok;
 
@@ -744,12 +615,6 @@ static uint64_t run_threads(int nthreads, bool legacy_peer)
 static void step_streams1(lane_t *l, int step) { step_streams(l, step, 1, false); }
 static void step_fan(lane_t *l, int step) { step_streams(l, step, 3, false); }
 static void step_pool(lane_t *l, int step) { step_streams(l, step, 2, true); }
-static void step_xlaops(lane_t *l, int step)
-{
-    step_xlaop(l, step);
-    if (step % 50 == 49)
-        end_step(l);
-}
 static void step_tiny3(lane_t *l, int step)
 {
     inc(l, l->s);

@@ -1,0 +1,143 @@
+/* prog_dag_host.c: prog_dag's scenarios with host functions: a host
+ * function inside the step (hostfn); the host waiting for a callback with
+ * no synchronising call (hostwait), as JAX waits for every value it reads
+ * back; one op as XLA dispatches it eagerly (xlaop); XLA's eager program
+ * with a readback on a second stream (jaxlike); and JAX's eager decode
+ * loop, which never synchronises at all (jaxwait). The scenarios' own
+ * descriptions are at the top of prog_dag.c. */
+#include "config.h"
+
+#include "ck.h"
+
+#include "prog_dag.h"
+
+#include <dlfcn.h>
+#include <sched.h>
+#include <time.h>
+
+int host_steps;
+static void CUDA_CB count_step(void *p) { host_steps += *(int *)p; }
+static int xla_one = 1;
+
+void step_hostfn(lane_t *l, int step)
+{
+    static int one = 1, two = 2;
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    CK(cuLaunchHostFunc(l->s, count_step, step % 3 ? &one : &two));
+    axpy(l, l->s, 2, 1, 0.5f, false);
+    inc(l, l->s);
+}
+
+/* hostwait: the host waits for a host function's callback the way JAX
+ * waits for every value it reads back, on a flag the callback sets, without
+ * a synchronising call the shim could see. On simcuda the GPU's own
+ * progress is simcuda_progress(); on a GPU it is real. A callback the shim
+ * held would never come: the wait gives up after two seconds (the shim's
+ * watchdog issues a held host function within GRAPHSHIM_HOST_WAIT) and
+ * counts a miss. */
+static volatile int cb_step;
+int cb_missed;
+static void CUDA_CB mark_step(void *p) { cb_step = *(int *)p; }
+
+static void wait_for_callback(int want)
+{
+    static void (*progress)(void);
+    static bool looked;
+    if (!looked) {
+        progress = (void (*)(void))dlsym(RTLD_DEFAULT, "simcuda_progress");
+        looked = true;
+    }
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned tries = 0; cb_step != want; tries++) {
+        if (progress != NULL)
+            progress();
+        else
+            sched_yield();
+        if (tries % 1024 == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if ((t.tv_sec - t0.tv_sec) * 1000000000l + (t.tv_nsec - t0.tv_nsec) > 2000000000l)
+                break;
+        }
+    }
+    cb_missed += cb_step != want;
+}
+
+void step_hostwait(lane_t *l, int step)
+{
+    static int ids[4];
+    ids[step % 4] = step + 1; /* a different datum each step: a patched node */
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    axpy(l, l->s, 2, 1, 0.25f, false);
+    CK(cuLaunchHostFunc(l->s, mark_step, &ids[step % 4]));
+    wait_for_callback(step + 1);
+    axpy(l, l->s, 3, 2, 1.5f, false); /* the next op, after the host saw it */
+    inc(l, l->s);
+}
+
+/* xlaop: one op as XLA dispatches it eagerly: the kernel (on fresh buffers
+ * each time, so its node is patched), an event recorded after it (from a
+ * pool), the callback stream waiting on it and a host function there (which
+ * ends the step). */
+static void step_xlaop(lane_t *l, int step)
+{
+    if (step < 8)
+        axpy(l, l->s, 3, 0, 0.5f, false); /* warm-up: steps that do not repeat */
+    axpy(l, l->s, 1 + step % 2, step % 2, 0.5f, false);
+    CK(cuEventRecord(evs[step % 4], l->s));
+    CK(cuStreamWaitEvent(side[0], evs[step % 4], 0));
+    CK(cuLaunchHostFunc(side[0], count_step, &xla_one));
+}
+
+void step_jaxlike(lane_t *l, int step)
+{
+    static float back[N];
+    static int one = 1;
+    static unsigned k;
+    for (int op = 0; op < 12; op++) {
+        axpy(l, l->s, 1 + op % 3, op % 4, 0.25f * (float)(op + 1), false);
+        CK(cuEventRecord(evs[k % 6], l->s));
+        if (k >= 3 && step % 50 == 49)
+            (void)cuEventQuery(evs[(k - 3) % 6]);
+        k++;
+        if (op == 5)
+            CK(cuLaunchHostFunc(l->s, count_step, &one));
+    }
+    CK(cuStreamWaitEvent(side[0], evs[(k - 1) % 6], 0));
+    add3(l, side[0], 5, 1 + step % 3, 4, false);
+    add3(l, side[0], 6, 5, 4, false);
+    CK(cuMemcpyDtoHAsync_v2(back, l->b[1 + step % 3], sizeof back, side[0]));
+    CK(cuStreamSynchronize(side[0]));
+    fold(&l->acc, back, sizeof back);
+}
+/* jaxwait: as JAX runs an eager decode loop: each op a kernel, an event
+ * record from a pool and a host function on a callback stream that waits
+ * on it; the step's value read back on a third stream into page-locked
+ * memory, and a host function there whose callback the host waits for,
+ * with no synchronising call at all (on several streams, so no periodic
+ * template can follow the run). */
+void step_jaxwait(lane_t *l, int step)
+{
+    static unsigned k;
+    static int ids[2];
+    for (int op = 0; op < 6; op++, k++) {
+        axpy(l, l->s, 1 + op % 3, op % 4, 0.25f * (float)(op + 1), false);
+        CK(cuEventRecord(evs[k % 5], l->s));
+        CK(cuStreamWaitEvent(side[0], evs[k % 5], 0));
+        CK(cuLaunchHostFunc(side[0], count_step, &xla_one));
+    }
+    CK(cuEventRecord(evs[5], l->s));
+    CK(cuStreamWaitEvent(side[1], evs[5], 0));
+    CK(cuMemcpyDtoHAsync_v2(l->pinned, l->cnt, 4, side[1]));
+    ids[step % 2] = step + 1;
+    CK(cuLaunchHostFunc(side[1], mark_step, &ids[step % 2]));
+    wait_for_callback(step + 1);
+    fold(&l->acc, l->pinned, 4);
+    inc(l, l->s);
+}
+void step_xlaops(lane_t *l, int step)
+{
+    step_xlaop(l, step);
+    if (step % 50 == 49)
+        end_step(l);
+}
