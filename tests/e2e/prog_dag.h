@@ -1,0 +1,50 @@
+/* prog_dag.h: what the scenarios of prog_dag share: a lane (buffers, a
+ * counter, page-locked memory and a stream), the kernels that work on it,
+ * the side streams and events, and the host-function scenarios that live
+ * in prog_dag_host.c (JAX's and XLA's patterns, the host waiting for a
+ * callback). */
+#ifndef PROG_DAG_H
+#define PROG_DAG_H
+
+#define __CUDA_API_VERSION_INTERNAL 1
+#include <cuda.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define N 256
+#define NB 8
+
+typedef struct {
+    CUdeviceptr b[NB];
+    CUdeviceptr cnt;
+    int *pinned;
+    CUstream s;
+    uint64_t acc;
+} lane_t;
+
+extern int n;            /* elements per buffer, as a kernel argument */
+extern CUstream side[3]; /* streams work forks to */
+extern CUevent evs[8];
+
+void fold(uint64_t *acc, const void *p, size_t len);
+/* b[y] = a * b[x] + b[y] on s (a programmatic launch of the _gds twin). */
+void axpy(lane_t *l, CUstream s, int y, int x, float a, bool pdl);
+/* b[y] = b[a] + b[b] on s. */
+void add3(lane_t *l, CUstream s, int y, int a, int b, bool pdl);
+/* The lane's counter, plus one, on s. */
+void inc(lane_t *l, CUstream s);
+/* The counter read back and the lane's stream synchronised. */
+void end_step(lane_t *l);
+
+/* prog_dag_host.c */
+extern int host_steps; /* what host functions counted */
+extern int cb_missed;  /* callbacks the host gave up waiting for */
+void step_hostfn(lane_t *l, int step);
+void step_hostwait(lane_t *l, int step);
+void step_xlaops(lane_t *l, int step);
+void step_jaxlike(lane_t *l, int step);
+void step_jaxwait(lane_t *l, int step);
+
+#endif
