@@ -24,7 +24,11 @@
  *   event recorded in the step before; host functions (cuLaunchHostFunc)
  *   that update host state the program folds in after the sync; timing
  *   events around the step (on simcuda the elapsed virtual time is part of
- *   the result, on a GPU it must only be a success and not negative).
+ *   the result, on a GPU it must only be a success and not negative);
+ *   now and then the host waits for a host function's callback, polling
+ *   the state it updates with no driver call (as JAX waits for every value
+ *   it reads back): drawn from a third generator, so the calls a program
+ *   makes are what they were.
  *
  * Race-freedom: while work is forked to a lane (a stream other than the
  * main one), the lane owns some of the buffers; every op, on whichever
@@ -39,8 +43,11 @@
 
 #include "ck.h"
 
+#include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +66,7 @@ typedef struct {
     unsigned long long n, mix;
 } host_state_t;
 
-static fz_rng_t r2;
+static fz_rng_t r2, r3; /* r3: only when the host waits for a callback */
 static CUcontext ctx;
 static bool enabled, pt_main, timing, worker_on;
 static bool exact_time; /* FUZZ_EXACT_TIME=1: fold simcuda's elapsed times */
@@ -80,6 +87,8 @@ static unsigned nhost;
 static bool open_lane[LANES];
 static CUevent done_ev[LANES];
 static host_state_t hs[LANES];
+static unsigned long long host_launched[LANES]; /* host functions launched on hs[k] */
+static unsigned long long cur_seed;
 static uint64_t ext_acc;
 
 static unsigned rnd2(unsigned n) { return fz_rnd(&r2, n); }
@@ -363,6 +372,9 @@ void fx_program_begin(unsigned long long seed, unsigned nops)
     if (!enabled)
         return;
     r2.s = seed * 0xbf58476d1ce4e5b9ull + 0x94d049bb133111ebull;
+    r3.s = seed * 0x2545f4914f6cdd1dull + 0x9e3779b97f4a7c15ull;
+    cur_seed = seed;
+    memset(host_launched, 0, sizeof host_launched);
     pt_main = !torch_mode && chance2(20);
     /* Not in torch-like programs: once, under AddressSanitizer, one of them
      * with the second thread gave another result without the shim under
@@ -421,8 +433,37 @@ void fx_program_begin(unsigned long long seed, unsigned nops)
 static void host_fn(void *p)
 {
     host_state_t *h = p;
-    h->n++;
+    __atomic_store_n(&h->n, h->n + 1, __ATOMIC_RELEASE);
     h->mix = h->mix * 1000003u + h->n;
+}
+
+/* The host waits until every host function launched on hs[k] has run,
+ * polling with no driver call; on simcuda the GPU's own progress is
+ * simcuda_progress(). A callback that never comes (one the shim held for
+ * good) ends the program after two seconds. */
+static void wait_host(int k)
+{
+    static void (*progress)(void);
+    static bool looked;
+    if (!looked) {
+        progress = (void (*)(void))dlsym(RTLD_DEFAULT, "simcuda_progress");
+        looked = true;
+    }
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned tries = 0; __atomic_load_n(&hs[k].n, __ATOMIC_ACQUIRE) < host_launched[k]; tries++) {
+        if (progress != NULL)
+            progress();
+        else
+            sched_yield();
+        if (tries % 1024 == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if ((t.tv_sec - t0.tv_sec) * 1000000000l + (t.tv_nsec - t0.tv_nsec) > 2000000000l) {
+                fprintf(stderr, "seed %llu: a host function's callback did not run within 2 s\n", cur_seed);
+                exit(1);
+            }
+        }
+    }
 }
 
 /* A fork left open by the step before is joined first, by waiting on the
@@ -469,6 +510,9 @@ int fx_before_op(unsigned i)
                 CK(cuLaunchHostFunc_ptsz(NULL, host_fn, &hs[0]));
             else
                 CK(cuLaunchHostFunc(fx_lane_stream(l, false), host_fn, &hs[l]));
+            host_launched[l]++;
+            if (fz_chance(&r3, 20))
+                wait_host(l);
         }
     if (i < cur_nops) {
         for (unsigned w = 0; w < nwin; w++)
