@@ -1,13 +1,16 @@
 /* test_watchdog.c: how the watchdog (src/watchdog.c) knows a host function
  * the program waited for again: by its context, its signature and those of
  * the four ops before it in the step, wherever the step began; at most
- * GS_MAX_WAITS contexts a stream, the oldest forgotten first. The thread
+ * GS_MAX_WAITS contexts a stream, the oldest forgotten first; and how a
+ * run without barriers picks the host function that ends its steps (the
+ * bootstrap: the period that repeats best, a host function whose context
+ * it has once). The thread
  * that issues a stalled step is exercised end to end (tests/e2e/dag_diff.sh,
  * scenario hostwait). */
 #include "cm.h"
 #include "eng.h"
 
-static gs_rec_t recs[64];
+static gs_rec_t recs[1024];
 static gs_stream_t st;
 
 /* A step of n ops whose signatures are base + position, ending at a host
@@ -72,11 +75,77 @@ static void test_at_most_eight_contexts(void **state)
     assert_false(gs_watchdog_awaited(&st));
 }
 
+/* JAX's loop in small: 40 ops of four (kernel, record, wait, host
+ * function), then a readback of four ops ending at the host function the
+ * host waits for, and a kernel: 165 ops a step, whose four-op pattern
+ * repeats over 90% as well as the step (which repeats exactly). */
+static void jax_run(unsigned steps)
+{
+    static const gs_opkind_t kinds[4] = {GS_OP_KERNEL, GS_OP_EVREC, GS_OP_EVWAIT, GS_OP_HOST};
+    memset(recs, 0, sizeof recs);
+    st.recs = recs;
+    unsigned n = 0;
+    for (unsigned s = 0; s <= steps; s++) {
+        if (s == steps) { /* and a few ops into the next: runs end anywhere */
+            for (unsigned k = 0; k < 10; k++) {
+                recs[n].kind = (uint8_t)kinds[k % 4];
+                recs[n++].sig = 10 + k % 4;
+            }
+            break;
+        }
+        for (unsigned op = 0; op < 40; op++) {
+            for (unsigned k = 0; k < 4; k++) {
+                recs[n].kind = (uint8_t)kinds[k];
+                recs[n++].sig = 10 + k;
+            }
+        }
+        static const gs_opkind_t back[5] = {GS_OP_EVREC, GS_OP_EVWAIT, GS_OP_DTOH, GS_OP_HOST,
+                                           GS_OP_KERNEL};
+        for (unsigned k = 0; k < 5; k++) {
+            recs[n].kind = (uint8_t)back[k];
+            recs[n++].sig = 20 + k;
+        }
+    }
+    st.n = n;
+}
+
+static void test_bootstrap_picks_the_step(void **state)
+{
+    (void)state;
+    gs_opt.min_ops = 2;
+    gs_opt.host_wait = 500;
+    jax_run(6); /* 990 ops */
+    gs_watchdog_bootstrap(&st);
+    assert_int_equal(st.nwaits, 1);
+    /* The host function learned is one of a kind in the step: the
+     * readback's, or the first op's (after the readback's kernel); ending
+     * steps at either makes every step the same 165 ops. */
+    unsigned ends = 0;
+    for (unsigned i = 0; i < 165; i++) {
+        st.n = 165 * 4 + i + 1;
+        if (recs[st.n - 1].kind == GS_OP_HOST && gs_watchdog_awaited(&st))
+            ends++;
+    }
+    assert_int_equal(ends, 1);
+    /* Learned once: a second full run learns nothing more. */
+    jax_run(6);
+    gs_watchdog_bootstrap(&st);
+    assert_int_equal(st.nwaits, 1);
+    /* GRAPHSHIM_HOST_WAIT=0: nothing to learn. */
+    memset(&st, 0, sizeof st);
+    gs_opt.host_wait = 0;
+    jax_run(6);
+    gs_watchdog_bootstrap(&st);
+    assert_int_equal(st.nwaits, 0);
+    gs_opt.host_wait = 500;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_learned_context_ends_step, setup),
         cmocka_unit_test_setup(test_at_most_eight_contexts, setup),
+        cmocka_unit_test_setup(test_bootstrap_picks_the_step, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
