@@ -135,7 +135,6 @@ static uint64_t now_ns(void)
 static struct {
     uint64_t now;
     unsigned found; /* steps that hold a host function */
-    CUcontext ctx;  /* this thread's current context */
 } tick;
 
 /* Issues g's step if it holds a host function and has not grown since the
@@ -157,14 +156,13 @@ static void watch_one(gs_stream_t *g)
     uint64_t waited = tick.now - g->wd_since;
     if (waited < (uint64_t)gs_opt.host_wait * 1000u)
         return;
-    /* The shim's calls need the step's context on this thread. */
-    if (g->ctx != NULL && g->ctx != tick.ctx) {
+    /* The shim's calls need the step's context on this thread (set every
+     * time: a destroyed context's handle may come back for a new one). */
+    if (g->ctx != NULL) {
         CUresult r = GS_CALL(cuCtxSetCurrent, g->ctx);
         if (r != CUDA_SUCCESS)
             GS_LOG_ONCE(GS_LOG_WARN, "cuCtxSetCurrent failed (CUresult %d) in the "
                         "watchdog thread: it issues held host functions anyway", (int)r);
-        else
-            tick.ctx = g->ctx;
     }
     gs_watchdog_learn(g, (unsigned)h);
     gs_count(GS_CTR_hostfn_waits, 1);
