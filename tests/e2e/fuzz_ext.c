@@ -43,11 +43,8 @@
 
 #include "ck.h"
 
-#include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
-#include <sched.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,32 +434,20 @@ static void host_fn(void *p)
     h->mix = h->mix * 1000003u + h->n;
 }
 
-/* The host waits until every host function launched on hs[k] has run,
- * polling with no driver call; on simcuda the GPU's own progress is
- * simcuda_progress(). A callback that never comes (one the shim held for
- * good) ends the program after two seconds. */
+/* Every host function launched on hs[k] has run. */
+static bool host_caught_up(const void *k)
+{
+    int i = *(const int *)k;
+    return __atomic_load_n(&hs[i].n, __ATOMIC_ACQUIRE) >= host_launched[i];
+}
+
+/* The host waits for hs[k]'s callbacks (a callback the shim held for good
+ * ends the program). */
 static void wait_host(int k)
 {
-    static void (*progress)(void);
-    static bool looked;
-    if (!looked) {
-        progress = (void (*)(void))dlsym(RTLD_DEFAULT, "simcuda_progress");
-        looked = true;
-    }
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (unsigned tries = 0; __atomic_load_n(&hs[k].n, __ATOMIC_ACQUIRE) < host_launched[k]; tries++) {
-        if (progress != NULL)
-            progress();
-        else
-            sched_yield();
-        if (tries % 1024 == 0) {
-            clock_gettime(CLOCK_MONOTONIC, &t);
-            if ((t.tv_sec - t0.tv_sec) * 1000000000l + (t.tv_nsec - t0.tv_nsec) > 2000000000l) {
-                fprintf(stderr, "seed %llu: a host function's callback did not run within 2 s\n", cur_seed);
-                exit(1);
-            }
-        }
+    if (!ck_wait_callback(host_caught_up, &k)) {
+        fprintf(stderr, "seed %llu: a host function's callback did not run within 2 s\n", cur_seed);
+        exit(1);
     }
 }
 

@@ -11,9 +11,6 @@
 
 #include "prog_dag.h"
 
-#include <dlfcn.h>
-#include <sched.h>
-#include <time.h>
 
 int host_steps;
 static void CUDA_CB count_step(void *p) { host_steps += *(int *)p; }
@@ -39,28 +36,11 @@ static volatile int cb_step;
 int cb_missed;
 static void CUDA_CB mark_step(void *p) { cb_step = *(int *)p; }
 
+static bool callback_seen(const void *want) { return cb_step == *(const int *)want; }
+
 static void wait_for_callback(int want)
 {
-    static void (*progress)(void);
-    static bool looked;
-    if (!looked) {
-        progress = (void (*)(void))dlsym(RTLD_DEFAULT, "simcuda_progress");
-        looked = true;
-    }
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (unsigned tries = 0; cb_step != want; tries++) {
-        if (progress != NULL)
-            progress();
-        else
-            sched_yield();
-        if (tries % 1024 == 0) {
-            clock_gettime(CLOCK_MONOTONIC, &t);
-            if ((t.tv_sec - t0.tv_sec) * 1000000000l + (t.tv_nsec - t0.tv_nsec) > 2000000000l)
-                break;
-        }
-    }
-    cb_missed += cb_step != want;
+    cb_missed += !ck_wait_callback(callback_seen, &want);
 }
 
 void step_hostwait(lane_t *l, int step)
