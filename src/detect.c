@@ -20,9 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bytes of argument snapshots one stream's step may hold. */
-#define GS_ARENA_BYTES (8u << 20)
-
 static gs_stream_t *streams;
 gs_stream_t *gs_legacy_stream;
 static gs_template_t *templates;
@@ -93,16 +90,16 @@ static bool is_blocking(const gs_stream_t *st, CUstream handle)
  * stream, and a hash lookup per op costs more than the rest of holding it.
  * Streams are never freed (a destroyed stream is reset), so the pointer
  * stays valid. */
-static gs_stream_t *last_stream;
+gs_stream_t *gs_last_stream;
 
 gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle)
 {
-    gs_stream_t *st = last_stream;
+    gs_stream_t *st = gs_last_stream;
     if (GS_LIKELY(st != NULL && st->key == key))
         return st;
     HASH_FIND(hh, streams, &key, sizeof key, st);
     if (GS_LIKELY(st != NULL))
-        return last_stream = st;
+        return gs_last_stream = st;
     st = calloc(1, sizeof *st);
     if (st == NULL)
         return NULL;
@@ -129,7 +126,7 @@ gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle)
     HASH_ADD(hh, streams, key, sizeof st->key, st);
     if (st->legacy)
         gs_legacy_stream = st;
-    return last_stream = st;
+    return gs_last_stream = st;
 }
 
 size_t gs_arena_bytes(void) { return GS_ARENA_BYTES; }

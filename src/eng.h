@@ -168,6 +168,15 @@ uint64_t gs_stream_key(gs_fn_id_t id, CUstream s, bool *per_thread);
 unsigned gs_thread_index(void);
 
 gs_func_t *gs_func_get(CUfunction f);
+/* The direct-mapped cache in front of gs_func_get's hash (record.c): a
+ * step launches a few dozen kernels over and over, and hashing the handle
+ * was the dearest part of holding a launch. Read under gs_eng_lock. */
+#define GS_FUNC_SLOTS 512
+extern GS_HIDDEN gs_func_t *gs_func_cache[GS_FUNC_SLOTS];
+static inline unsigned gs_func_slot(const void *key)
+{
+    return (unsigned)(((uintptr_t)key >> 4) * 0x9e3779b97f4a7c15ull >> 55) % GS_FUNC_SLOTS;
+}
 /* Forgets every kernel handle (their module was unloaded: a new kernel may
  * get the same handle). No record or template may refer to one after. */
 void gs_func_cache_clear(void);
@@ -399,6 +408,9 @@ typedef struct gs_stream {
 } gs_stream_t;
 
 gs_stream_t *gs_stream_get(uint64_t key, bool per_thread, CUstream handle);
+/* The stream gs_stream_get returned last (detect.c), for the held-launch
+ * fast path (ops.c); read and written under gs_eng_lock. */
+extern GS_HIDDEN gs_stream_t *gs_last_stream;
 
 /* ----------------------------------------------------------- watchdog.c */
 
@@ -424,6 +436,8 @@ gs_stream_t *gs_stream_find(uint64_t key);
 /* Empties the current step of st: no records, nothing held, streams that
  * had joined it go back to steps of their own. */
 void gs_step_reset(gs_stream_t *st);
+/* Bytes of argument snapshots one stream's step may hold. */
+#define GS_ARENA_BYTES (8u << 20)
 size_t gs_arena_bytes(void);
 /* Closes the current step of st: remembers it, forms a template when it has
  * recurred often enough, and resets the step. */

@@ -224,12 +224,98 @@ static gs_breaker_t kernel_graphable(const gs_func_t *fn, const CUlaunchConfig *
 /* Launches are timed as gs_sample says, for the measured costs. */
 static unsigned timing_tick;
 
+/* The snapshot of a launch's parameters (invariant 3). */
+static inline void copy_params(const gs_func_t *fn, void **params, uint8_t *data)
+{
+    for (unsigned i = 0; i < fn->nparams; i++) {
+        /* Pointers and ints are most parameters: copies of a constant size
+         * compile to one load and one store. */
+        uint8_t *to = data + fn->off[i];
+        switch (fn->size[i]) {
+        case 8: memcpy(to, params[i], 8); break;
+        case 4: memcpy(to, params[i], 4); break;
+        default: memcpy(to, params[i], fn->size[i]); break;
+        }
+    }
+}
+
+/* The fast path of a held launch: in a replayed step nearly every launch
+ * is held, and its cost is what the shim adds to the program's step (issue
+ * 11). The common case is decided here with a fraction of the general
+ * path's work: a plain launch (parameters by pointer or none, no attributes) on the
+ * stream of the op before it, whose step is its own, with one candidate
+ * template that this launch neither completes nor finishes a chunk of, on
+ * a stream that owes no wait and no legacy-stream ordering. It leaves
+ * exactly the state the general path (gs_op_stream, gs_op_begin,
+ * gs_op_commit, gs_hold_advance) would; anything else, and any doubt,
+ * returns false before it changes anything, and the general path takes the
+ * launch. Trace logging takes the general path (it logs every op). */
+static inline __attribute__((always_inline)) bool
+kernel_held_fast(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
+                             const unsigned block[3], unsigned shmem, CUstream s,
+                             void **params, void **extra, bool timed)
+{
+    gs_stream_t *g = gs_last_stream;
+    /* The special handles (NULL, legacy, per-thread) have keys of their own. */
+    if ((params == NULL && extra != NULL) || (uintptr_t)s <= 2u || g == NULL ||
+        g->key != (uint64_t)(uintptr_t)s)
+        return false;
+    if (g->origin != g || g->slot != 0 || g->legacy || g->pending != NULL || !g->holding ||
+        g->ncand != 1 || gs_opt.mode != GS_MODE_REPLAY ||
+        GS_UNLIKELY((int)GS_LOG_TRACE <= (int)gs_opt.log))
+        return false;
+    if (g->blocking) {
+        const gs_stream_t *l = gs_legacy_stream;
+        if (l != NULL && l->holding)
+            return false;
+    }
+    gs_func_t *fn = gs_func_cache[gs_func_slot(f)];
+    if (fn == NULL || fn->key != (void *)f || fn->unusable || fn->sig_id != id ||
+        fn->sig_shmem != shmem || fn->sig_block[0] != block[0] ||
+        fn->sig_block[1] != block[1] || fn->sig_block[2] != block[2] ||
+        (params == NULL && fn->argsize != 0))
+        return false;
+    size_t bytes = gs_attr_offset(fn->argsize);
+    size_t at = (g->used + 7u) & ~(size_t)7u;
+    if (bytes > GS_ARENA_BYTES / 4 || g->n >= (unsigned)gs_opt.max_ops ||
+        at + bytes > GS_ARENA_BYTES)
+        return false;
+    const gs_template_t *t = g->cand[0];
+    unsigned i = g->n - g->match_start, held = i + 1, c = g->chunks_done;
+    if (t->len <= held || t->nodes[i].sig != fn->sig ||
+        (c + 1 < t->nchunks && held == t->chunks[c].first + t->chunks[c].count))
+        return false;
+    uint64_t t0 = timed ? gs_clock_ns() : 0;
+    gs_eng_call = id;
+    gs_rec_t *r = &g->recs[g->n];
+    if (params != NULL)
+        copy_params(fn, params, g->arena + at);
+    r->sig = fn->sig;
+    r->kind = GS_OP_KERNEL;
+    r->nattrs = 0;
+    r->slot = 0;
+    r->flags = 0;
+    r->id = (uint16_t)id;
+    r->data = (uint32_t)at;
+    r->len = (uint32_t)bytes;
+    r->stream = s;
+    r->u.k.fn = fn;
+    memcpy(r->u.k.grid, grid, sizeof r->u.k.grid);
+    memcpy(r->u.k.block, block, sizeof r->u.k.block);
+    r->u.k.shmem = shmem;
+    g->used = at + bytes;
+    g->hash = gs_mix(g->hash, fn->sig);
+    g->n++;
+    if (timed)
+        gs_diag_hold_ns(gs_clock_ns() - t0);
+    return true;
+}
+
 /* Common path of both launch entry points. */
 static CUresult kernel_op(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
                           const unsigned block[3], unsigned shmem, CUstream s,
-                          void **params, void **extra, const CUlaunchConfig *cfg)
+                          void **params, void **extra, const CUlaunchConfig *cfg, bool timed)
 {
-    bool timed = gs_sample(&timing_tick);
     uint64_t t0 = timed ? gs_clock_ns() : 0, g0 = timed ? gs_diag_graph_total_ns() : 0;
     gs_stream_t *x;
     gs_rec_t *r = NULL;
@@ -247,16 +333,7 @@ static CUresult kernel_op(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
         gs_stream_t *g = x->origin;
         uint8_t *data = g->arena + r->data;
         if (params != NULL)
-            for (unsigned i = 0; i < fn->nparams; i++) {
-                /* Pointers and ints are most parameters: copies of a
-                 * constant size compile to one load and one store. */
-                uint8_t *to = data + fn->off[i];
-                switch (fn->size[i]) {
-                case 8: memcpy(to, params[i], 8); break;
-                case 4: memcpy(to, params[i], 4); break;
-                default: memcpy(to, params[i], fn->size[i]); break;
-                }
-            }
+            copy_params(fn, params, data);
         else if (packed != NULL)
             memcpy(data, packed, fn->argsize);
         if (nattrs > 0)
@@ -322,14 +399,6 @@ void gs_eng_flush_if_off(void)
     }
 }
 
-#define LOCKED(expr)                                                         \
-    do {                                                                     \
-        pthread_mutex_lock(&gs_eng_lock);                                    \
-        CUresult res_ = (expr);                                              \
-        pthread_mutex_unlock(&gs_eng_lock);                                  \
-        return res_;                                                         \
-    } while (0)
-
 CUresult gs_eng_launch(gs_fn_id_t id, CUfunction f, unsigned gx, unsigned gy,
                        unsigned gz, unsigned bx, unsigned by, unsigned bz,
                        unsigned shmem, CUstream s, void **params, void **extra)
@@ -342,7 +411,13 @@ CUresult gs_eng_launch(gs_fn_id_t id, CUfunction f, unsigned gx, unsigned gy,
         return REAL(launch_fn, id)(f, gx, gy, gz, bx, by, bz, shmem, s, params, extra);
     }
     const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
-    LOCKED(kernel_op(id, f, grid, block, shmem, s, params, extra, NULL));
+    pthread_mutex_lock(&gs_eng_lock);
+    bool timed = gs_sample(&timing_tick);
+    CUresult res = CUDA_SUCCESS;
+    if (!kernel_held_fast(id, f, grid, block, shmem, s, params, extra, timed))
+        res = kernel_op(id, f, grid, block, shmem, s, params, extra, NULL, timed);
+    pthread_mutex_unlock(&gs_eng_lock);
+    return res;
 }
 
 CUresult gs_eng_launch_ex(gs_fn_id_t id, const CUlaunchConfig *cfg, CUfunction f,
@@ -357,8 +432,15 @@ CUresult gs_eng_launch_ex(gs_fn_id_t id, const CUlaunchConfig *cfg, CUfunction f
     }
     const unsigned grid[3] = {cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ};
     const unsigned block[3] = {cfg->blockDimX, cfg->blockDimY, cfg->blockDimZ};
-    LOCKED(kernel_op(id, f, grid, block, cfg->sharedMemBytes, cfg->hStream, params,
-                     extra, cfg));
+    pthread_mutex_lock(&gs_eng_lock);
+    bool timed = gs_sample(&timing_tick);
+    CUresult res = CUDA_SUCCESS;
+    if (cfg->numAttrs != 0 || !kernel_held_fast(id, f, grid, block, cfg->sharedMemBytes,
+                                                cfg->hStream, params, extra, timed))
+        res = kernel_op(id, f, grid, block, cfg->sharedMemBytes, cfg->hStream, params,
+                        extra, cfg, timed);
+    pthread_mutex_unlock(&gs_eng_lock);
+    return res;
 }
 
 /* ------------------------------------------------------------ copies */

@@ -144,27 +144,19 @@ static bool query_layout(gs_func_t *fn, bool as_kernel)
     return true;
 }
 
-/* A direct-mapped cache in front of the hash: a step launches a few dozen
- * kernels over and over, and hashing the handle was the dearest part of
- * holding a launch. */
-#define FUNC_SLOTS 512
-static gs_func_t *func_cache[FUNC_SLOTS];
-
-static unsigned func_slot(const void *key)
-{
-    return (unsigned)(((uintptr_t)key >> 4) * 0x9e3779b97f4a7c15ull >> 55) % FUNC_SLOTS;
-}
+/* The cache in front of the hash (eng.h says why). */
+gs_func_t *gs_func_cache[GS_FUNC_SLOTS];
 
 gs_func_t *gs_func_get(CUfunction f)
 {
     gs_func_t *fn = NULL;
     void *key = (void *)f;
-    unsigned slot = func_slot(key);
-    if (GS_LIKELY(func_cache[slot] != NULL && func_cache[slot]->key == key))
-        return func_cache[slot];
+    unsigned slot = gs_func_slot(key);
+    if (GS_LIKELY(gs_func_cache[slot] != NULL && gs_func_cache[slot]->key == key))
+        return gs_func_cache[slot];
     HASH_FIND_PTR(funcs, &key, fn);
     if (GS_LIKELY(fn != NULL))
-        return func_cache[slot] = fn;
+        return gs_func_cache[slot] = fn;
     fn = calloc(1, sizeof *fn);
     if (fn == NULL)
         return NULL;
@@ -195,13 +187,13 @@ gs_func_t *gs_func_get(CUfunction f)
     else if (fn->denied)
         GS_INFO("kernel %s matches the deny list: never graphed", fn->name);
     HASH_ADD_PTR(funcs, key, fn);
-    return func_cache[slot] = fn;
+    return gs_func_cache[slot] = fn;
 }
 
 void gs_func_cache_clear(void)
 {
     gs_func_t *fn, *tmp;
-    memset(func_cache, 0, sizeof func_cache);
+    memset(gs_func_cache, 0, sizeof gs_func_cache);
     HASH_ITER(hh, funcs, fn, tmp) {
         HASH_DEL(funcs, fn);
         gs_mem_account(-(long long)(sizeof *fn + 2 * fn->nparams * sizeof *fn->off +
