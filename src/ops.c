@@ -243,9 +243,10 @@ static inline void copy_params(const gs_func_t *fn, void **params, uint8_t *data
  * is held, and its cost is what the shim adds to the program's step (issue
  * 11). The common case is decided here with a fraction of the general
  * path's work: a plain launch (parameters by pointer or none, no attributes) on the
- * stream of the op before it, whose step is its own, with one candidate
- * template that this launch neither completes nor finishes a chunk of, on
- * a stream that owes no wait and no legacy-stream ordering. It leaves
+ * stream of the op before it, whose step (its own, or the one it joined)
+ * has one candidate template that this launch neither completes nor
+ * finishes a chunk of, on a stream that owes no wait and no legacy-stream
+ * ordering. It leaves
  * exactly the state the general path (gs_op_stream, gs_op_begin,
  * gs_op_commit, gs_hold_advance) would; anything else, and any doubt,
  * returns false before it changes anything, and the general path takes the
@@ -255,16 +256,16 @@ kernel_held_fast(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
                              const unsigned block[3], unsigned shmem, CUstream s,
                              void **params, void **extra, bool timed)
 {
-    gs_stream_t *g = gs_last_stream;
+    gs_stream_t *x = gs_last_stream;
     /* The special handles (NULL, legacy, per-thread) have keys of their own. */
-    if ((params == NULL && extra != NULL) || (uintptr_t)s <= 2u || g == NULL ||
-        g->key != (uint64_t)(uintptr_t)s)
+    if ((params == NULL && extra != NULL) || (uintptr_t)s <= 2u || x == NULL ||
+        x->key != (uint64_t)(uintptr_t)s)
         return false;
-    if (g->origin != g || g->slot != 0 || g->legacy || g->pending != NULL || !g->holding ||
-        g->ncand != 1 || gs_opt.mode != GS_MODE_REPLAY ||
-        GS_UNLIKELY((int)GS_LOG_TRACE <= (int)gs_opt.log))
+    gs_stream_t *g = x->origin;
+    if (x->legacy || x->pending != NULL || !g->holding || g->ncand != 1 ||
+        gs_opt.mode != GS_MODE_REPLAY || GS_UNLIKELY((int)GS_LOG_TRACE <= (int)gs_opt.log))
         return false;
-    if (g->blocking) {
+    if (x->blocking) {
         const gs_stream_t *l = gs_legacy_stream;
         if (l != NULL && l->holding)
             return false;
@@ -282,7 +283,8 @@ kernel_held_fast(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
         return false;
     const gs_template_t *t = g->cand[0];
     unsigned i = g->n - g->match_start, held = i + 1, c = g->chunks_done;
-    if (t->len <= held || t->nodes[i].sig != fn->sig ||
+    uint64_t sig = x->slot ? gs_mix(fn->sig, 0x510700ull + x->slot) : fn->sig;
+    if (t->len <= held || t->nodes[i].sig != sig ||
         (c + 1 < t->nchunks && held == t->chunks[c].first + t->chunks[c].count))
         return false;
     uint64_t t0 = timed ? gs_clock_ns() : 0;
@@ -290,10 +292,10 @@ kernel_held_fast(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
     gs_rec_t *r = &g->recs[g->n];
     if (params != NULL)
         copy_params(fn, params, g->arena + at);
-    r->sig = fn->sig;
+    r->sig = sig;
     r->kind = GS_OP_KERNEL;
     r->nattrs = 0;
-    r->slot = 0;
+    r->slot = x->slot;
     r->flags = 0;
     r->id = (uint16_t)id;
     r->data = (uint32_t)at;
@@ -304,7 +306,7 @@ kernel_held_fast(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
     memcpy(r->u.k.block, block, sizeof r->u.k.block);
     r->u.k.shmem = shmem;
     g->used = at + bytes;
-    g->hash = gs_mix(g->hash, fn->sig);
+    g->hash = gs_mix(g->hash, sig);
     g->n++;
     if (timed)
         gs_diag_hold_ns(gs_clock_ns() - t0);
