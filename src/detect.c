@@ -202,7 +202,7 @@ static gs_template_t *find_template(uint64_t key, uint64_t hash, unsigned len)
 /* Host bytes a template holds, besides its chunks (graph.c counts those). */
 static long long template_bytes(const gs_template_t *t, size_t arena)
 {
-    return (long long)(sizeof *t + t->len * (sizeof *t->nodes + sizeof *t->sigs) + arena);
+    return (long long)(sizeof *t + t->len * sizeof *t->nodes + arena);
 }
 
 static void free_template(gs_template_t *t)
@@ -211,7 +211,6 @@ static void free_template(gs_template_t *t)
     gs_graph_destroy(t);
     gs_mem_account(-template_bytes(t, t->arena_bytes), 0);
     free(t->nodes);
-    free(t->sigs);
     free(t->arena);
     free(t);
 }
@@ -327,11 +326,9 @@ static gs_template_t *form(gs_stream_t *st, const gs_rec_t *recs, unsigned len,
     if (t == NULL)
         return NULL;
     t->nodes = calloc(len, sizeof *t->nodes);
-    t->sigs = malloc(len * sizeof *t->sigs);
     t->arena = malloc(bytes ? bytes : 8);
-    if (t->nodes == NULL || t->sigs == NULL || t->arena == NULL) {
+    if (t->nodes == NULL || t->arena == NULL) {
         free(t->nodes);
-        free(t->sigs);
         free(t->arena);
         free(t);
         return NULL;
@@ -346,7 +343,7 @@ static gs_template_t *form(gs_stream_t *st, const gs_rec_t *recs, unsigned len,
     t->periodic = periodic;
     size_t at = 0;
     for (unsigned i = 0; i < len; i++) {
-        t->nodes[i].sig = t->sigs[i] = recs[i].sig;
+        t->nodes[i].sig = recs[i].sig;
         t->nodes[i].kind = recs[i].kind;
         t->nodes[i].slot = recs[i].slot;
         t->nodes[i].data = (uint32_t)at;

@@ -301,9 +301,6 @@ typedef struct gs_template {
     bool periodic;          /* one period of a loop that never syncs */
     bool observed;          /* observe mode: never built */
     gs_node_t *nodes;
-    /* nodes[i].sig again, dense: matching reads one signature an op, and
-     * a node is two and a half cache lines (the hold path, hold.c, ops.c). */
-    uint64_t *sigs;
     uint8_t *arena;
     size_t arena_bytes;
     size_t staging_bytes;

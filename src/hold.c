@@ -357,7 +357,7 @@ bool gs_hold_advance(gs_stream_t *st, unsigned idx)
     } else {
         unsigned i = idx - st->match_start, k = 0;
         for (unsigned c = 0; c < st->ncand; c++)
-            if (st->cand[c]->len > i && st->cand[c]->sigs[i] == r->sig)
+            if (st->cand[c]->len > i && st->cand[c]->nodes[i].sig == r->sig)
                 st->cand[k++] = st->cand[c];
         if (k == 0) {
             if (st->complete != NULL) {

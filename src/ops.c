@@ -284,7 +284,7 @@ kernel_held_fast(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
     const gs_template_t *t = g->cand[0];
     unsigned i = g->n - g->match_start, held = i + 1, c = g->chunks_done;
     uint64_t sig = x->slot ? gs_mix(fn->sig, 0x510700ull + x->slot) : fn->sig;
-    if (t->len <= held || t->sigs[i] != sig ||
+    if (t->len <= held || t->nodes[i].sig != sig ||
         (c + 1 < t->nchunks && held == t->chunks[c].first + t->chunks[c].count))
         return false;
     uint64_t t0 = timed ? gs_clock_ns() : 0;
