@@ -19,8 +19,14 @@ status=0
 for sc in pdl pdlmix attrs pt ptlegacy streams fan pool noreturn hostfn hostwait jaxwait xrecord torchlike timing extwait; do
     "$prog" "$sc" --module="$ptx" >"$tmp/plain" 2>"$tmp/plain.err" ||
         { echo "FAIL: $sc without the shim: $(tail -2 "$tmp/plain.err")"; status=1; continue; }
+    # jaxwait never synchronises: its steps form only once a run of it
+    # fills a step (as dag_diff.sh runs it), which the default size never
+    # does in its 1,160 ops.
+    extra=""
+    [ "$sc" = jaxwait ] && extra="GRAPHSHIM_MAX_OPS=256"
     for chunk in 64 3; do
-        env LD_PRELOAD="$pre" GRAPHSHIM_CHUNK_OPS=$chunk GRAPHSHIM_STATS_FILE="$tmp/st" \
+        # shellcheck disable=SC2086
+        env LD_PRELOAD="$pre" $extra GRAPHSHIM_CHUNK_OPS=$chunk GRAPHSHIM_STATS_FILE="$tmp/st" \
             "$prog" "$sc" --module="$ptx" >"$tmp/shim" 2>"$tmp/shim.err" ||
             { echo "FAIL: $sc under the shim (chunks of $chunk): $(tail -2 "$tmp/shim.err")"; status=1; continue; }
         if ! cmp -s "$tmp/plain" "$tmp/shim"; then
