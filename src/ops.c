@@ -242,19 +242,19 @@ static inline void copy_params(const gs_func_t *fn, void **params, uint8_t *data
 /* The fast path of a held launch: in a replayed step nearly every launch
  * is held, and its cost is what the shim adds to the program's step (issue
  * 11). The common case is decided here with a fraction of the general
- * path's work: a plain launch (parameters by pointer or none, no attributes) on the
- * stream of the op before it, whose step (its own, or the one it joined)
- * has one candidate template that this launch neither completes nor
- * finishes a chunk of, on a stream that owes no wait and no legacy-stream
- * ordering. It leaves
- * exactly the state the general path (gs_op_stream, gs_op_begin,
- * gs_op_commit, gs_hold_advance) would; anything else, and any doubt,
- * returns false before it changes anything, and the general path takes the
- * launch. Trace logging takes the general path (it logs every op). */
+ * path's work: a launch (parameters by pointer, or none; attributes the
+ * general path would graph) on the stream of the op before it, whose step
+ * (its own, or the one it joined) has one candidate template that this
+ * launch neither completes nor finishes a chunk of, on a stream that owes
+ * no wait and no legacy-stream ordering. It leaves exactly the state the
+ * general path (gs_op_stream, gs_op_begin, gs_op_commit, gs_hold_advance)
+ * would; anything else, and any doubt, returns false before it changes
+ * anything, and the general path takes the launch. Trace logging takes the
+ * general path (it logs every op). */
 static inline __attribute__((always_inline)) bool
 kernel_held_fast(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
-                             const unsigned block[3], unsigned shmem, CUstream s,
-                             void **params, void **extra, bool timed)
+                 const unsigned block[3], unsigned shmem, CUstream s, void **params,
+                 void **extra, const CUlaunchConfig *cfg, bool timed)
 {
     gs_stream_t *x = gs_last_stream;
     /* The special handles (NULL, legacy, per-thread) have keys of their own. */
@@ -271,19 +271,36 @@ kernel_held_fast(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
             return false;
     }
     gs_func_t *fn = gs_func_cache[gs_func_slot(f)];
-    if (fn == NULL || fn->key != (void *)f || fn->unusable || fn->sig_id != id ||
-        fn->sig_shmem != shmem || fn->sig_block[0] != block[0] ||
-        fn->sig_block[1] != block[1] || fn->sig_block[2] != block[2] ||
-        (params == NULL && fn->argsize != 0))
+    if (fn == NULL || fn->key != (void *)f || fn->unusable)
         return false;
-    size_t bytes = gs_attr_offset(fn->argsize);
+    unsigned nattrs = cfg ? cfg->numAttrs : 0;
+    uint8_t flags = 0;
+    uint64_t sig;
+    if (nattrs == 0) {
+        if (fn->sig_id != id || fn->sig_shmem != shmem || fn->sig_block[0] != block[0] ||
+            fn->sig_block[1] != block[1] || fn->sig_block[2] != block[2] ||
+            (params == NULL && fn->argsize != 0))
+            return false;
+        sig = fn->sig;
+    } else {
+        /* Attributes (programmatic dependent launch on every launch of a
+         * Hopper engine): the general path's checks and signature. */
+        const void *packed = NULL;
+        unsigned detail;
+        if (params == NULL ||
+            kernel_graphable(fn, cfg, params, extra, &packed, &detail, &flags) != GS_BRK_COUNT)
+            return false;
+        sig = kernel_sig(id, fn, block, shmem, cfg->attrs, nattrs);
+    }
+    size_t bytes = gs_attr_offset(fn->argsize) + nattrs * sizeof(CUlaunchAttribute);
     size_t at = (g->used + 7u) & ~(size_t)7u;
     if (bytes > GS_ARENA_BYTES / 4 || g->n >= (unsigned)gs_opt.max_ops ||
         at + bytes > GS_ARENA_BYTES)
         return false;
     const gs_template_t *t = g->cand[0];
     unsigned i = g->n - g->match_start, held = i + 1, c = g->chunks_done;
-    uint64_t sig = x->slot ? gs_mix(fn->sig, 0x510700ull + x->slot) : fn->sig;
+    if (x->slot)
+        sig = gs_mix(sig, 0x510700ull + x->slot);
     if (t->len <= held || t->nodes[i].sig != sig ||
         (c + 1 < t->nchunks && held == t->chunks[c].first + t->chunks[c].count))
         return false;
@@ -292,11 +309,14 @@ kernel_held_fast(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
     gs_rec_t *r = &g->recs[g->n];
     if (params != NULL)
         copy_params(fn, params, g->arena + at);
+    if (nattrs > 0)
+        memcpy(g->arena + at + gs_attr_offset(fn->argsize), cfg->attrs,
+               nattrs * sizeof(CUlaunchAttribute));
     r->sig = sig;
     r->kind = GS_OP_KERNEL;
-    r->nattrs = 0;
+    r->nattrs = (uint8_t)nattrs;
     r->slot = x->slot;
-    r->flags = 0;
+    r->flags = flags;
     r->id = (uint16_t)id;
     r->data = (uint32_t)at;
     r->len = (uint32_t)bytes;
@@ -416,7 +436,7 @@ CUresult gs_eng_launch(gs_fn_id_t id, CUfunction f, unsigned gx, unsigned gy,
     pthread_mutex_lock(&gs_eng_lock);
     bool timed = gs_sample(&timing_tick);
     CUresult res = CUDA_SUCCESS;
-    if (!kernel_held_fast(id, f, grid, block, shmem, s, params, extra, timed))
+    if (!kernel_held_fast(id, f, grid, block, shmem, s, params, extra, NULL, timed))
         res = kernel_op(id, f, grid, block, shmem, s, params, extra, NULL, timed);
     pthread_mutex_unlock(&gs_eng_lock);
     return res;
@@ -437,8 +457,8 @@ CUresult gs_eng_launch_ex(gs_fn_id_t id, const CUlaunchConfig *cfg, CUfunction f
     pthread_mutex_lock(&gs_eng_lock);
     bool timed = gs_sample(&timing_tick);
     CUresult res = CUDA_SUCCESS;
-    if (cfg->numAttrs != 0 || !kernel_held_fast(id, f, grid, block, cfg->sharedMemBytes,
-                                                cfg->hStream, params, extra, timed))
+    if (!kernel_held_fast(id, f, grid, block, cfg->sharedMemBytes, cfg->hStream, params, extra,
+                          cfg, timed))
         res = kernel_op(id, f, grid, block, cfg->sharedMemBytes, cfg->hStream, params,
                         extra, cfg, timed);
     pthread_mutex_unlock(&gs_eng_lock);

@@ -5,16 +5,26 @@
 # the same program under the shim with and without trace logging must make
 # the same graphs, replays and patches, and run the same commands on each
 # stream. One stream, a side stream joined by events (the fast path's other
-# case), the per-thread stream (never taken fast), host functions, and
-# chunks of 5 (launches that finish a chunk go the general way).
+# case), the per-thread stream (never taken fast), host functions,
+# programmatic dependent launch (launch attributes), and chunks of 5
+# (launches that finish a chunk go the general way). --pdl needs simcuda's
+# GDS twins; without them those sets are skipped, said in the output.
 . "${top_srcdir:-.}/tests/env.sh"
 P="$top_builddir/tools/sim-decode"
 base="--tokens=24 --layers=3"
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" "$1"; }
 keys="ops ops_replayed replays graph_launches nodes_patched templates"
 
+sets='"" "--streams=2" "--per-thread" "--streams=3 --host-func --irregular=5"'
+if run_sim "$P" --pdl --tokens=1 --layers=1 >/dev/null 2>"$TMP/pdl.err"; then
+    sets="$sets \"--pdl\" \"--pdl --streams=2 --host-func\""
+else
+    grep -q "GDS twins" "$TMP/pdl.err" || fail "--pdl: $(cat "$TMP/pdl.err")"
+    echo "note: this simcuda has no GDS twins (sim_X_gds): the --pdl sets are skipped"
+fi
 n=0
-for opts in "" "--streams=2" "--per-thread" "--streams=3 --host-func --irregular=5"; do
+eval "set -- $sets"
+for opts in "$@"; do
     for chunk in 64 5; do
         a="$base $opts"
         for how in fast general; do
