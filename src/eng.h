@@ -32,6 +32,7 @@
 #define GS_MAX_SLOTS 8       /* streams one step may span */
 #define GS_MAX_WAITS 8       /* host functions awaited remembered per stream */
 #define GS_RETIRE_MAX 4      /* templates retired before a stream forms no more */
+#define GS_PAYOFF_WINDOW 32  /* replays whose costs the payoff rule weighs */
 #define GS_KEY_LEGACY 1ull   /* normalised key of the legacy stream */
 
 typedef enum {
@@ -313,6 +314,11 @@ typedef struct gs_template {
     uint64_t last_used;
     unsigned long long replays;
     uint64_t graph_ns;      /* measured time of its launches and patches */
+    /* What each of the last GS_PAYOFF_WINDOW replays cost (graph_ns since
+     * the replay before, in ns, saturated): the payoff rule takes their
+     * median, which one preempted or first-time launch does not move. */
+    uint64_t graph_ns_mark;
+    uint32_t replay_ns[GS_PAYOFF_WINDOW];
     char *dump;             /* GRAPHSHIM_DUMP_DIR: what the template is */
     size_t dump_len;
     struct gs_template *next;  /* in the global list */

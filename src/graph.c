@@ -655,6 +655,9 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
     gs_count(GS_CTR_graph_launches, 1);
     if (c == t->nchunks - 1) {
         gs_count(GS_CTR_replays, 1);
+        uint64_t d = t->graph_ns - t->graph_ns_mark;
+        t->graph_ns_mark = t->graph_ns;
+        t->replay_ns[t->replays % GS_PAYOFF_WINDOW] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
         t->replays++;
     }
     return true;

@@ -222,7 +222,8 @@ static bool launch_chunk(gs_stream_t *st, gs_template_t *t, unsigned c, unsigned
 /* Never slower (issue 11): after 32 replays of a template, and every 1024
  * after, what a replay cost is held against what its ops cost eager. A
  * replay: its launches and patches and the shim's events that order the
- * streams it spans before it (measured), the record after it and the waits
+ * streams it spans before it (measured: the median of the last 32
+ * replays), the record after it and the waits
  * it leaves pending (one per joined stream, at the median of an eager
  * event call) and
  * holding its ops (the measured median each). Eagerly: each kernel, copy or
@@ -231,6 +232,23 @@ static bool launch_chunk(gs_stream_t *st, gs_template_t *t, unsigned c, unsigned
  * whose launch costs more than the calls it replaces). A template that does
  * not pay goes back to eager: its graph is freed, the step is not built
  * again, and the info log says so once. */
+/* The median cost of the last GS_PAYOFF_WINDOW replays (the rule runs at
+ * 32 replays, then every 1024: it sorts a copy then). The mean let one
+ * launch the OS preempted for milliseconds retire a template that pays. */
+static double replay_median_ns(const gs_template_t *t)
+{
+    unsigned n = t->replays < GS_PAYOFF_WINDOW ? (unsigned)t->replays : GS_PAYOFF_WINDOW;
+    uint32_t v[GS_PAYOFF_WINDOW];
+    memcpy(v, t->replay_ns, n * sizeof v[0]);
+    for (unsigned i = 1; i < n; i++)
+        for (unsigned j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            uint32_t x = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = x;
+        }
+    return n ? (double)v[n / 2] : 0.0;
+}
+
 static void check_payoff(gs_template_t *t)
 {
     if (!gs_opt.payoff || (t->replays != 32 && t->replays % 1024 != 0))
@@ -244,7 +262,7 @@ static void check_payoff(gs_template_t *t)
     for (unsigned k = 0; k < t->nchunks; k++)
         nev += t->chunks[k].nev;
     double eager = (double)(t->len - nev) * (double)c.eager.median_ns + nev * ev_ns;
-    double shim = (double)t->graph_ns / (double)t->replays +
+    double shim = replay_median_ns(t) +
                   (t->nslots > 1 ? t->nslots : 0) * ev_ns +
                   (double)t->len * (double)c.hold.median_ns;
     if (shim <= eager)

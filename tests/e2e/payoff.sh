@@ -7,7 +7,8 @@
 # - where patching costs more than launching, the template is retired after
 #   32 replays (its graph freed, the info log says so), and the program runs
 #   about as fast as without the shim, far faster than with the rule off;
-# - where launching costs more, the template stays and replays every step;
+# - where launching costs more, the template stays and replays every step,
+#   also when one of its launches takes 20 ms (a preempted thread);
 # - an op as XLA runs it eagerly (a kernel and three cheap event calls, on
 #   two streams) is retired: the rule values event calls at their own cost.
 # Results are identical throughout.
@@ -46,6 +47,16 @@ cmp -s "$TMP/plain" "$TMP/shim" || fail "result differs under the shim (2)"
 expect_eq "templates retired where launches are dear" "$(stats_get "$TMP/st" totals.retired)" 0
 [ "$(stats_get "$TMP/st" totals.replays)" -ge 290 ] || fail "replays: $(stats_get "$TMP/st" totals.replays)"
 pass "launches dearer than patches: kept, $(stats_get "$TMP/st" totals.replays) replays; steps/s $(rate "$TMP/plain.err") without the shim, $(rate "$TMP/shim.err") under it"
+# The same, with one graph launch (the third) taking 20 ms, as one the OS
+# preempts: the rule weighs the median replay, so the template stays (by
+# the mean of its first 32 replays it cost 600 us a replay, against 40 us
+# eagerly, and was retired).
+run_shim $dear_launch SIMCUDA_GRAPH_LAUNCH_SPIKE=3:20000000 GRAPHSHIM_STATS_FILE="$TMP/st" "$P" tiny \
+    --steps=300 >"$TMP/shim" 2>"$TMP/shim.err" || fail "under the shim (a preempted launch)"
+cmp -s "$TMP/plain" "$TMP/shim" || fail "result differs under the shim (a preempted launch)"
+expect_eq "templates retired after one preempted launch" "$(stats_get "$TMP/st" totals.retired)" 0
+[ "$(stats_get "$TMP/st" totals.replays)" -ge 290 ] || fail "replays: $(stats_get "$TMP/st" totals.replays)"
+pass "one graph launch preempted for 20 ms: kept, $(stats_get "$TMP/st" totals.replays) replays"
 
 # Steps that keep coming in new variants, none of which pays: after four
 # retirements the stream forms no more templates, so the fifth and sixth

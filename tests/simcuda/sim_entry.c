@@ -202,9 +202,18 @@ void sim_entry_init(void)
     sim_event_ns = s && *s ? strtoul(s, NULL, 10) : 0;
     s = getenv("SIMCUDA_GRAPH_LAUNCH_NS");
     sim_graph_launch_ns = s && *s ? strtoul(s, NULL, 10) : 0;
+    /* K:N: the K-th graph launch of the process (1-based) spends N more
+     * nanoseconds, as a launch the OS preempted would. */
+    s = getenv("SIMCUDA_GRAPH_LAUNCH_SPIKE");
+    if (s && *s) {
+        char *end = NULL;
+        sim_spike_at = strtoul(s, &end, 10);
+        sim_spike_ns = end && *end == ':' ? strtoul(end + 1, NULL, 10) : 0;
+    }
 }
 
 unsigned long sim_launch_ns, sim_setparams_ns, sim_event_ns, sim_graph_launch_ns;
+unsigned long sim_spike_at, sim_spike_ns;
 
 /* Spends `ns` nanoseconds of CPU, as a driver call of that cost would. */
 void sim_spend(unsigned long ns)

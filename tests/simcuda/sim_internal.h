@@ -104,6 +104,8 @@ void sim_entry_init(void);
  * kernel node update take (default 0), so that a test can give the
  * simulated driver a GPU's costs; sim_spend spends it. */
 extern unsigned long sim_launch_ns, sim_setparams_ns, sim_event_ns, sim_graph_launch_ns;
+/* SIMCUDA_GRAPH_LAUNCH_SPIKE=K:N: the K-th graph launch spends N ns more. */
+extern unsigned long sim_spike_at, sim_spike_ns;
 void sim_spend(unsigned long ns);
 
 /* ------------------------------------------------------------ "sim_core.c" */
