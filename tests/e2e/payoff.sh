@@ -16,6 +16,18 @@
 P="$E2E/prog_dag"
 STEPS=4000
 rate() { sed -n 's/.*steps\/s=\([0-9.]*\).*/\1/p' "$1" | tail -1; }
+# best RATE CMD...: the better of RATE and three more runs of CMD. The speed
+# checks below compare rates; on a loaded machine a run can lose half its
+# speed to other processes, never gain it, so a check that fails is made
+# again with the best of four runs of each side before it fails.
+best() {
+    b=$1; shift
+    for i in 1 2 3; do
+        "$@" >/dev/null 2>"$TMP/best.err" || fail "a rerun failed: $*"
+        b=$(awk -v a="$b" -v c="$(rate "$TMP/best.err")" 'BEGIN { print (c > a ? c : a) }')
+    done
+    echo "$b"
+}
 
 dear_patch="GRAPHSHIM_PAYOFF=1 SIMCUDA_LAUNCH_NS=500 SIMCUDA_SETPARAMS_NS=20000"
 run_sim $dear_patch "$P" tiny --steps=$STEPS >"$TMP/plain" 2>"$TMP/plain.err" || fail "without the shim"
@@ -35,8 +47,13 @@ p=$(rate "$TMP/plain.err") s=$(rate "$TMP/shim.err") o=$(rate "$TMP/off.err")
 # under ThreadSanitizer, so 2x failed one run in two).
 gain=2
 [ "${GS_SANITIZER_KIND:-none}" = none ] || gain=1.5
-awk -v p="$p" -v s="$s" -v o="$o" -v g="$gain" 'BEGIN { exit !(s > 0.5 * p && s > g * o) }' ||
-    fail "steps/s: $p without the shim, $s with the rule, $o without it"
+fast() { awk -v p="$p" -v s="$s" -v o="$o" -v g="$gain" 'BEGIN { exit !(s > 0.5 * p && s > g * o) }'; }
+if ! fast; then
+    p=$(best "$p" run_sim $dear_patch "$P" tiny --steps=$STEPS)
+    s=$(best "$s" run_shim $dear_patch "$P" tiny --steps=$STEPS)
+    o=$(best "$o" run_shim $dear_patch GRAPHSHIM_PAYOFF=0 "$P" tiny --steps=$STEPS)
+    fast || fail "steps/s (best of four): $p without the shim, $s with the rule, $o without it"
+fi
 pass "patches dearer than launches: retired after 32 replays; steps/s $p without the shim, $s under it, $o with the rule off"
 
 dear_launch="GRAPHSHIM_PAYOFF=1 SIMCUDA_LAUNCH_NS=20000"
@@ -87,8 +104,12 @@ cmp -s "$TMP/plain" "$TMP/shim" || fail "xlaop: result differs under the shim"
 [ "$(stats_get "$TMP/st" totals.retired)" -ge 1 ] ||
     fail "xlaop: no template retired ($(stats_get "$TMP/st" totals.replays) replays)"
 p=$(rate "$TMP/plain.err") s=$(rate "$TMP/shim.err")
-awk -v p="$p" -v s="$s" -v l="$least" 'BEGIN { exit !(s > l * p) }' ||
-    fail "xlaop steps/s: $p without the shim, $s under it"
+fast() { awk -v p="$p" -v s="$s" -v l="$least" 'BEGIN { exit !(s > l * p) }'; }
+if ! fast; then
+    p=$(best "$p" run_sim $xla "$P" xlaop --steps=2000)
+    s=$(best "$s" run_shim $xla GRAPHSHIM_HOST_WAIT=0 "$P" xlaop --steps=2000)
+    fast || fail "xlaop steps/s (best of four): $p without the shim, $s under it"
+fi
 pass "XLA-like ops (one kernel, three event calls), a step each: retired after $(stats_get "$TMP/st" totals.replays) replays; steps/s $p without the shim, $s under it"
 # By default the host functions, which the program never waits for, stay
 # inside the steps: a run of ops is graphed as one periodic step, most of
@@ -99,6 +120,9 @@ cmp -s "$TMP/plain" "$TMP/shim" || fail "xlaop: result differs under the shim (h
 ops=$(stats_get "$TMP/st" totals.ops) rep=$(stats_get "$TMP/st" totals.ops_replayed)
 [ $((rep * 10)) -ge $((ops * 7)) ] || fail "xlaop, host functions held: $rep of $ops ops replayed"
 s=$(rate "$TMP/shim.err")
-awk -v p="$p" -v s="$s" -v l="$least" 'BEGIN { exit !(s > l * p) }' ||
-    fail "xlaop steps/s, host functions held: $p without the shim, $s under it"
+if ! fast; then
+    p=$(best "$p" run_sim $xla "$P" xlaop --steps=2000)
+    s=$(best "$s" run_shim $xla "$P" xlaop --steps=2000)
+    fast || fail "xlaop steps/s, host functions held (best of four): $p without the shim, $s under it"
+fi
 pass "XLA-like ops, host functions held: $rep of $ops ops replayed; steps/s $p without the shim, $s under it"
