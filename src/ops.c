@@ -239,6 +239,30 @@ static inline void copy_params(const gs_func_t *fn, void **params, uint8_t *data
     }
 }
 
+/* The kernel's part of a record and its snapshot at data (invariant 3):
+ * the parameters (by pointer, or the packed buffer), then the attributes.
+ * Both launch paths fill records with it. */
+static inline void fill_kernel(gs_rec_t *r, uint8_t *data, gs_func_t *fn, void **params,
+                               const void *packed, const CUlaunchConfig *cfg, unsigned nattrs,
+                               uint8_t flags, const unsigned grid[3], const unsigned block[3],
+                               unsigned shmem)
+{
+    if (params != NULL)
+        copy_params(fn, params, data);
+    else if (packed != NULL)
+        memcpy(data, packed, fn->argsize);
+    if (nattrs > 0)
+        memcpy(data + gs_attr_offset(fn->argsize), cfg->attrs,
+               nattrs * sizeof(CUlaunchAttribute));
+    r->kind = GS_OP_KERNEL;
+    r->nattrs = (uint8_t)nattrs;
+    r->flags = flags;
+    r->u.k.fn = fn;
+    memcpy(r->u.k.grid, grid, sizeof r->u.k.grid);
+    memcpy(r->u.k.block, block, sizeof r->u.k.block);
+    r->u.k.shmem = shmem;
+}
+
 /* The fast path of a held launch: in a replayed step nearly every launch
  * is held, and its cost is what the shim adds to the program's step (issue
  * 11). The common case is decided here with a fraction of the general
@@ -307,24 +331,13 @@ kernel_held_fast(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
     uint64_t t0 = timed ? gs_clock_ns() : 0;
     gs_eng_call = id;
     gs_rec_t *r = &g->recs[g->n];
-    if (params != NULL)
-        copy_params(fn, params, g->arena + at);
-    if (nattrs > 0)
-        memcpy(g->arena + at + gs_attr_offset(fn->argsize), cfg->attrs,
-               nattrs * sizeof(CUlaunchAttribute));
+    fill_kernel(r, g->arena + at, fn, params, NULL, cfg, nattrs, flags, grid, block, shmem);
     r->sig = sig;
-    r->kind = GS_OP_KERNEL;
-    r->nattrs = (uint8_t)nattrs;
     r->slot = x->slot;
-    r->flags = flags;
     r->id = (uint16_t)id;
     r->data = (uint32_t)at;
     r->len = (uint32_t)bytes;
     r->stream = s;
-    r->u.k.fn = fn;
-    memcpy(r->u.k.grid, grid, sizeof r->u.k.grid);
-    memcpy(r->u.k.block, block, sizeof r->u.k.block);
-    r->u.k.shmem = shmem;
     g->used = at + bytes;
     g->hash = gs_mix(g->hash, sig);
     g->n++;
@@ -353,21 +366,8 @@ static CUresult kernel_op(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
         o = GS_REC_BARRIER;
     if (o == GS_REC_OK) {
         gs_stream_t *g = x->origin;
-        uint8_t *data = g->arena + r->data;
-        if (params != NULL)
-            copy_params(fn, params, data);
-        else if (packed != NULL)
-            memcpy(data, packed, fn->argsize);
-        if (nattrs > 0)
-            memcpy(data + gs_attr_offset(fn->argsize), cfg->attrs,
-                   nattrs * sizeof(CUlaunchAttribute));
-        r->kind = GS_OP_KERNEL;
-        r->nattrs = (uint8_t)nattrs;
-        r->flags = flags;
-        r->u.k.fn = fn;
-        memcpy(r->u.k.grid, grid, sizeof r->u.k.grid);
-        memcpy(r->u.k.block, block, sizeof r->u.k.block);
-        r->u.k.shmem = shmem;
+        fill_kernel(r, g->arena + r->data, fn, params, packed, cfg, nattrs, flags, grid, block,
+                    shmem);
         if (nattrs > 0) {
             r->sig = kernel_sig(id, fn, block, shmem, cfg->attrs, nattrs);
         } else {
