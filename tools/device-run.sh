@@ -94,7 +94,7 @@ fi
 # of every mode printed the checksum and state REF (empty: the first run's).
 summarize() {
     local label=$1 tag=$2 key=$3 ref=$4; shift 4
-    local m r line="" base="" ok=1
+    local m r line="" base="" bm="" ok=1
     last() { grep checksum= "$1" | tail -1; }
     for m in "$@"; do
         local vals t lo hi l c st
@@ -106,8 +106,15 @@ summarize() {
             [ -z "$ref" ] && ref=$c
             [ -n "$(field "$l" checksum)" ] && [ "$c" = "$ref" ] || ok=0
         done
-        if [ -z "$base" ]; then base=$t; line="$m $t [$lo-$hi]"
-        else line="$line  $m $(awk -v a="$t" -v b="$base" 'BEGIN{ if (b > 0) printf "%.3fx", a/b; else print "-" }') [$lo-$hi]"; fi
+        # Besides the ratio of the medians, the median of each round's own
+        # ratio to the first mode's run of that round: the machine's speed
+        # drifts within a call, and a pair run side by side shares it.
+        if [ -z "$base" ]; then base=$t; bm=$m; line="$m $t [$lo-$hi]"
+        else line="$line  $m $(awk -v a="$t" -v b="$base" 'BEGIN{ if (b > 0) printf "%.3fx", a/b; else print "-" }') [$lo-$hi] paired $(
+            for r in $(seq "$ROUNDS"); do
+                awk -v a="$(field "$(last "$OUT/$tag.$m.$r.out")" "$key")" -v b="$(field "$(last "$OUT/$tag.$bm.$r.out")" "$key")" \
+                    'BEGIN{ if (a > 0 && b > 0) printf "%.3f\n", a/b }'
+            done | med)x"; fi
     done
     if [ -f "$OUT/$tag.json" ]; then
         line="$line  replayed $(awk -v a="$(jget "$OUT/$tag.json" ops_replayed)" -v b="$(jget "$OUT/$tag.json" ops)" 'BEGIN{ if (b > 0) printf "%.1f%%", 100*a/b; else print "-" }')"
@@ -210,10 +217,17 @@ if [[ " $PARTS " == *" jax "* ]]; then
         replay) GRAPHSHIM_STATS=1 GRAPHSHIM_STATS_FILE=$OUT/$1.json LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
         esac
     }
-    export JAXARGS SHIM OUT
-    note "jax-eager $JAXARGS, $ROUNDS rounds: median steps/s [min-max], ratio to plain"
-    srounds "jax eager" jax plain ${JAX_MODES:-pass observe replay}
-    grep -A12 'summary:' "$OUT/jax.replay.1.err" | head -14 | sed 's/^/    /' >>"$summary"
+    export SHIM OUT
+    # JAX_SETS: more than one set of arguments, each its own rounds (";"
+    # between sets), e.g. "--steps=300;--steps=1000 --fast=1".
+    IFS=';' read -ra jsets <<<"${JAX_SETS:-$JAXARGS}"
+    for JAXARGS in "${jsets[@]}"; do
+        export JAXARGS
+        jt=jax$(echo "$JAXARGS" | tr -cd 'a-z0-9')
+        note "jax-eager $JAXARGS, $ROUNDS rounds: median steps/s [min-max], ratio to plain"
+        srounds "jax eager" "$jt" plain ${JAX_MODES:-pass observe replay}
+        grep -A12 'summary:' "$OUT/$jt.replay.1.err" | head -14 | sed 's/^/    /' >>"$summary"
+    done
 fi
 if [[ " $PARTS " == *" streams "* ]]; then
     # Issue 10: PyTorch with a side stream (wait_stream, record_stream).

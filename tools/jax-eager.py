@@ -3,13 +3,21 @@
 the shim meets without having been written for it: XLA dispatches each op on
 its own, with event records, stream waits and host functions around it.
 
-    python3 tools/jax-eager.py [--steps=N] [--hidden=H] [--layers=L]
+    python3 tools/jax-eager.py [--steps=N] [--hidden=H] [--layers=L] [--fast=0|1]
+
+--fast=0 (the default) runs the loop under jax.disable_jit(): every primitive
+goes through JAX's Python dispatch, about 250 us an op on the H200, so the
+driver calls are a small part of a step. --fast=1 runs the same un-jitted
+loop without it, as most JAX code that is not jitted runs: each op is
+dispatched one by one through JAX's C++ fast path (a small compiled
+executable per op, cached), and the driver's calls weigh more.
 
 Each step runs L layers of a small MLP on a hidden state (matmul, add, tanh,
 a residual), op by op, then reads one number back to the host, as a decode
 loop reads its token. Prints one line with steps/s and a checksum that must
 not change under the shim.
 """
+import contextlib
 import os
 import sys
 import time
@@ -29,6 +37,9 @@ def arg(name, default):
 
 def main():
     steps, hidden, layers = arg("steps", 200), arg("hidden", 256), arg("layers", 4)
+    fast = arg("fast", 0)
+    if fast not in (0, 1):
+        sys.exit("jax-eager.py: --fast takes 0 or 1")
     key = jax.random.PRNGKey(0)
     ws = []
     for _ in range(layers):
@@ -37,7 +48,7 @@ def main():
                    jax.random.normal(k2, (hidden,), jnp.float32) * 0.01))
     x = jnp.ones((hidden,), jnp.float32)
     checksum = 0.0
-    with jax.disable_jit():
+    with (contextlib.nullcontext() if fast else jax.disable_jit()):
         for warm in range(10):
             for w, b in ws:
                 x = x + jnp.tanh(x @ w + b) * 0.5
@@ -50,8 +61,8 @@ def main():
             x = x / (1.0 + jnp.abs(x).max())
             checksum += float(x[0])
         dt = time.perf_counter() - t0
-    print("jax-eager steps=%d layers=%d hidden=%d steps/s=%.1f checksum=%.9e backend=%s"
-          % (steps, layers, hidden, steps / dt, checksum, jax.default_backend()))
+    print("jax-eager steps=%d layers=%d hidden=%d fast=%d steps/s=%.1f checksum=%.9e backend=%s"
+          % (steps, layers, hidden, fast, steps / dt, checksum, jax.default_backend()))
 
 
 if __name__ == "__main__":
