@@ -206,9 +206,10 @@ if [[ " $PARTS " == *" jax "* ]]; then
     # stream waits and host functions around every op), with and without
     # the shim, and a trace of its first steps (GRAPHSHIM_LOG=trace).
     JAXARGS=${JAXARGS:---steps=300}
-    GRAPHSHIM_MODE=observe GRAPHSHIM_LOG=trace GRAPHSHIM_LOG_LIMIT=400000 \
-        GRAPHSHIM_LOG_FILE=$OUT/jax-trace.log LD_PRELOAD=$SHIM timeout 120 \
-        python3 tools/jax-eager.py --steps=20 --layers=2 >"$OUT/jax-trace.out" 2>&1
+    # The trace's run: JAX_TRACE_MODE (observe) and JAX_TRACE_ARGS.
+    GRAPHSHIM_MODE=${JAX_TRACE_MODE:-observe} GRAPHSHIM_LOG=trace GRAPHSHIM_LOG_LIMIT=400000 \
+        GRAPHSHIM_LOG_FILE=$OUT/jax-trace.log GRAPHSHIM_STATS=verbose LD_PRELOAD=$SHIM timeout 120 \
+        python3 tools/jax-eager.py ${JAX_TRACE_ARGS:---steps=20 --layers=2} >"$OUT/jax-trace.out" 2>&1
     run_mode() {
         case $2 in
         plain) python3 tools/jax-eager.py $JAXARGS ;;

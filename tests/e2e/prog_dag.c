@@ -50,6 +50,8 @@
  *           value it reads back), without a synchronising call
  * timing    timing events around the step's kernels
  * extwait   the step waits on an event recorded in the step before
+ * slotwait  a stream that joined the step waits on an upload stream's record
+ *           (that stream's step is its own), then reads what it uploaded
  * capfork   A records an event, a second stream waits on it (and every
  *           other step runs a kernel) and launches a graph the program
  *           captured (a memset), then A reads what it wrote: the shim's
@@ -68,6 +70,9 @@
  * jaxwait   as JAX runs an eager decode loop: no synchronising call at
  *           all, a callback stream behind every op, the step's value read
  *           back on a third stream and a callback the host waits for
+ * jaxupload jaxwait with JAX's scalars: every other op's value uploaded on
+ *           a stream of its own (with its own callback stream), on whose
+ *           record the compute stream waits inside its step
  * jaxlike   as XLA runs an eager program: every kernel followed by an event
  *           record (from a pool), older events polled from the host (every
  *           50th step: a poll of an event in the step ends it), a host
@@ -277,7 +282,7 @@ static void step_attrs(lane_t *l, int step)
 }
 
 /* One stream forked and joined per layer: B computes part of each layer. */
-CUstream side[3];
+CUstream side[4];
 CUevent evs[8];
 
 static void step_streams(lane_t *l, int step, int nside, bool pool)
@@ -532,6 +537,37 @@ static void step_extwait(lane_t *l, int step)
     CK(cuEventRecord(evs[6 + step % 2], l->s));
 }
 
+/* slotwait: a stream that joined the step (side 0) waits on a record of an
+ * upload stream whose step is its own (its callback stream joined it): the
+ * joined stream cannot join that step too, so the wait is on an issued
+ * record inside the step, which its kernel must follow (it reads what was
+ * uploaded). */
+static void CUDA_CB uploaded(void *p) { host_steps += *(int *)p; }
+
+static void step_slotwait(lane_t *l, int step)
+{
+    static float *stage;
+    static int one = 1;
+    if (stage == NULL)
+        CK(cuMemAllocHost_v2((void **)&stage, N * sizeof *stage));
+    for (int j = 0; j < N; j++)
+        stage[j] = 0.75f + (float)(step % 7) / 4 + (float)j / (2 * N);
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    CK(cuEventRecord(evs[0], l->s));
+    CK(cuStreamWaitEvent(side[0], evs[0], 0));
+    CK(cuMemcpyHtoDAsync_v2(l->b[5], stage, N * sizeof *stage, side[2]));
+    CK(cuEventRecord(evs[6], side[2]));
+    CK(cuStreamWaitEvent(side[3], evs[6], 0));
+    CK(cuLaunchHostFunc(side[3], uploaded, &one));
+    CK(cuStreamWaitEvent(side[0], evs[6], 0));
+    add3(l, side[0], 2, 1, 5, false);
+    CK(cuEventRecord(evs[1], side[0]));
+    CK(cuStreamWaitEvent(l->s, evs[1], 0));
+    axpy(l, l->s, 3, 2, 0.25f, false);
+    add3(l, l->s, 0, 3, 0, false);
+    inc(l, l->s);
+}
+
 /* ------------------------------------------------------------ threads */
 
 static int steps = 40;
@@ -643,8 +679,10 @@ static const scenario_t scenarios[] = {
     {"legacyblk", step_legacyblk, true}, {"torchlike", step_torchlike, true},
     {"hostwait", step_hostwait, true}, {"jaxwait", step_jaxwait, false},
     {"timing", step_timing, true},     {"extwait", step_extwait, true},
+    {"slotwait", step_slotwait, true},
     {"capfork", step_capfork, true},   {"evict", step_evict, true},
-    {"jaxlike", step_jaxlike, false},  {"tiny", step_tiny, false},
+    {"jaxlike", step_jaxlike, false},  {"jaxupload", step_jaxupload, false},
+    {"tiny", step_tiny, false},
     {"tiny3", step_tiny3, false},      {"tinyvar", step_tinyvar, false},
 };
 
@@ -676,7 +714,7 @@ int main(int argc, char **argv)
     CK(cuStreamCreate(&blk, 0));
     for (int e = 0; e < 3; e++)
         CK(cuEventCreate(&alloc_ev[e], CU_EVENT_DISABLE_TIMING));
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         CK(cuStreamCreate(&side[k], CU_STREAM_NON_BLOCKING));
     for (int e = 0; e < 8; e++)
         CK(cuEventCreate(&evs[e], CU_EVENT_DISABLE_TIMING));

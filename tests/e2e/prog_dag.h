@@ -25,7 +25,7 @@ typedef struct {
 } lane_t;
 
 extern int n;            /* elements per buffer, as a kernel argument */
-extern CUstream side[3]; /* streams work forks to */
+extern CUstream side[4]; /* streams work forks to */
 extern CUevent evs[8];
 
 void fold(uint64_t *acc, const void *p, size_t len);
@@ -46,5 +46,6 @@ void step_hostwait(lane_t *l, int step);
 void step_xlaops(lane_t *l, int step);
 void step_jaxlike(lane_t *l, int step);
 void step_jaxwait(lane_t *l, int step);
+void step_jaxupload(lane_t *l, int step);
 
 #endif

@@ -3,7 +3,8 @@
  * no synchronising call (hostwait), as JAX waits for every value it reads
  * back; one op as XLA dispatches it eagerly (xlaop); XLA's eager program
  * with a readback on a second stream (jaxlike); and JAX's eager decode
- * loop, which never synchronises at all (jaxwait). The scenarios' own
+ * loop, which never synchronises at all (jaxwait), and with the scalars it
+ * uploads on a stream of their own (jaxupload). The scenarios' own
  * descriptions are at the top of prog_dag.c. */
 #include "config.h"
 
@@ -115,6 +116,62 @@ void step_jaxwait(lane_t *l, int step)
     fold(&l->acc, l->pinned, 4);
     inc(l, l->s);
 }
+
+/* jaxupload: jaxwait with JAX's scalars: every other op takes a value the
+ * host uploads for it, on an upload stream that first waits for the op
+ * before (as XLA's does) and whose own callback stream waits on the
+ * upload's record; the compute stream waits on that record before the op's
+ * kernel reads the value. The upload stream joins the compute stream's
+ * step, though its callback stream had joined its own. Upload events
+ * alternate between two, so one is recorded again while a held step still
+ * waits on its last record. */
+void step_jaxupload(lane_t *l, int step)
+{
+    static unsigned k;
+    static int ids[2];
+    static float *stage;
+    if (stage == NULL) {
+        /* The program's first upload, as JAX's of its weights: no op waits
+         * for it, and the upload stream's step has its callback stream. */
+        CK(cuMemAllocHost_v2((void **)&stage, 2 * 3 * N * sizeof *stage));
+        for (int j = 0; j < 2 * 3 * N; j++)
+            stage[j] = 1.0f;
+        CK(cuMemcpyHtoDAsync_v2(l->b[5], stage, N * sizeof *stage, side[2]));
+        CK(cuEventRecord(evs[7], side[2]));
+        CK(cuStreamWaitEvent(side[3], evs[7], 0));
+        CK(cuLaunchHostFunc(side[3], count_step, &xla_one));
+    }
+    for (int op = 0; op < 6; op++, k++) {
+        if (op % 2 == 1) {
+            int u = op / 2;
+            float *src = stage + ((step % 2) * 3 + u) * N;
+            for (int j = 0; j < N; j++)
+                src[j] = 0.5f + (float)((step * 3 + u) % 11) / 8 + (float)j / (4 * N);
+            CUevent e = evs[6 + k % 2];
+            CK(cuStreamWaitEvent(side[2], evs[(k + 4) % 5], 0)); /* after the op before */
+            CK(cuMemcpyHtoDAsync_v2(l->b[5 + u], src, N * sizeof *src, side[2]));
+            CK(cuEventRecord(e, side[2]));
+            CK(cuStreamWaitEvent(side[3], e, 0));
+            CK(cuLaunchHostFunc(side[3], count_step, &xla_one));
+            CK(cuStreamWaitEvent(l->s, e, 0));
+            add3(l, l->s, 1 + op % 3, op % 4, 5 + u, false);
+        } else {
+            axpy(l, l->s, 1 + op % 3, op % 4, 0.25f * (float)(op + 1), false);
+        }
+        CK(cuEventRecord(evs[k % 5], l->s));
+        CK(cuStreamWaitEvent(side[0], evs[k % 5], 0));
+        CK(cuLaunchHostFunc(side[0], count_step, &xla_one));
+    }
+    CK(cuEventRecord(evs[5], l->s));
+    CK(cuStreamWaitEvent(side[1], evs[5], 0));
+    CK(cuMemcpyDtoHAsync_v2(l->pinned, l->cnt, 4, side[1]));
+    ids[step % 2] = step + 1;
+    CK(cuLaunchHostFunc(side[1], mark_step, &ids[step % 2]));
+    wait_for_callback(step + 1);
+    fold(&l->acc, l->pinned, 4);
+    inc(l, l->s);
+}
+
 void step_xlaops(lane_t *l, int step)
 {
     step_xlaop(l, step);
