@@ -13,9 +13,9 @@
  *    joined by a non-blocking stream (PyTorch's main stream is the legacy
  *    stream, its side streams non-blocking): its graph goes out on the
  *    legacy stream, which orders it as the legacy ops were;
- *  - if the record is in a step B cannot join, settles that step first (if
- *    it still holds the record) and is then a wait on an issued record,
- *    as below;
+ *  - if the record is in a step B cannot join, settles that step first;
+ *    then, when B is in a step it joined, is a wait on an issued record,
+ *    as below, and otherwise a barrier of B (B's own step ends there);
  *  - otherwise (e recorded before the step) is an event wait node.
  * A record of an event whose latest record another step still holds settles
  * that step first, so records reach the GPU in the program's order.
@@ -82,7 +82,7 @@ static bool can_join(const gs_stream_t *x, const gs_stream_t *g)
     /* A blocking stream in a legacy step would need the legacy stream's
      * implicit synchronisation as edges inside the graph: it stays out. */
     return !x->legacy && !x->per_thread && !(g->legacy && x->blocking) && x->origin == x &&
-           g->nslots < GS_MAX_SLOTS && x != g;
+           x->nslots == 1 && g->nslots < GS_MAX_SLOTS && x != g;
 }
 
 /* x joins g's step as its next slot; x's own step ends here. */
@@ -183,17 +183,27 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
         if (x->origin != g && can_join(x, g) && g->ctx != NULL &&
             gs_op_current_ctx() == g->ctx)
             join(x, g);
-        if (x->origin != g) {
-            /* A step x cannot join holds the record. Once that step has
-             * issued it (settled now if it still held it), the record is
-             * on the GPU before anything x's step goes on to issue, and the
-             * wait is one on an earlier event: an event wait node, and x's
-             * step goes on. XLA waits so on its upload stream's records
-             * before most ops: as a barrier, each cut the step of its
-             * compute stream at every scalar the program uploads. */
+        if (x->origin != g && x->origin != x) {
+            /* x joined another step, and g's step holds the record. Once
+             * g has issued it (settled now if it still held it), the record
+             * is on the GPU before anything x's step goes on to issue: the
+             * wait is one on an earlier event, an event wait node, and the
+             * step x joined goes on (as a barrier, it would cut the step of
+             * every stream in it). */
             if (settle_holder_of(ev, NULL))
                 gs_breaker(GS_BRK_event, id);
             ok = ev->index < g->issued;
+        } else if (x->origin != g) {
+            /* x's own step ends here: a stream's steps then end where its
+             * work meets another's. XLA's compute stream waits on its
+             * upload stream's step at every scalar the program uploads, and
+             * the upload stream on the compute stream's: steps cut there
+             * match whole, stream by stream, however XLA's threads order the
+             * two streams' calls. Joined into one step, the two streams'
+             * order became part of the step and varied: on the H200 JAX's
+             * steps then mismatched more and ran slower (doc/measurements.md,
+             * "The upload stream's steps"). */
+            ok = false;
         }
     }
     gs_rec_t *r = NULL;

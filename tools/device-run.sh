@@ -27,6 +27,14 @@ export CMOCKA_LIBS="-L$DEPS/lib/x86_64-linux-gnu -lcmocka -Wl,-rpath,$DEPS/lib/x
 ./configure >"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
 make -j16 >"$OUT/make.log" 2>&1 || { grep -E "error|Error" "$OUT/make.log" | head -30; exit 1; }
 SHIM=$PWD/src/.libs/libgraphshim.so
+# A second build to compare against (CARRY/b/graphshim-*.tar.gz, e.g. the
+# commit before a change): its library is $SHIMB, run as mode replayb.
+SHIMB=
+if ls "$CARRY"/b/graphshim-*.tar.gz >/dev/null 2>&1; then
+    rm -rf "$B-b" && mkdir -p "$B-b" && tar -C "$B-b" -xzf "$CARRY"/b/graphshim-*.tar.gz &&
+        (cd "$B-b"/graphshim-* && ./configure >"$OUT/configure-b.log" 2>&1 && make -j16 >"$OUT/make-b.log" 2>&1) &&
+        SHIMB=$(echo "$B-b"/graphshim-*/src/.libs/libgraphshim.so)
+fi
 TD=$CARRY/workloads/torch_decode.py
 summary=$OUT/summary.txt; : >"$summary"
 note() { echo "$*" | tee -a "$summary"; }
@@ -216,9 +224,11 @@ if [[ " $PARTS " == *" jax "* ]]; then
         pass) GRAPHSHIM_MODE=passthrough LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
         observe) GRAPHSHIM_MODE=observe LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
         replay) GRAPHSHIM_STATS=1 GRAPHSHIM_STATS_FILE=$OUT/$1.json LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
+        replayb) GRAPHSHIM_STATS=1 LD_PRELOAD=$SHIMB python3 tools/jax-eager.py $JAXARGS ;;
+        replay1) GRAPHSHIM_STATS=1 GRAPHSHIM_CHUNK_OPS=0 LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
         esac
     }
-    export SHIM OUT
+    export SHIM SHIMB OUT
     # JAX_SETS: more than one set of arguments, each its own rounds (";"
     # between sets), e.g. "--steps=300;--steps=1000 --fast=1".
     IFS=';' read -ra jsets <<<"${JAX_SETS:-$JAXARGS}"

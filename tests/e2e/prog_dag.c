@@ -72,7 +72,8 @@
  *           back on a third stream and a callback the host waits for
  * jaxupload jaxwait with JAX's scalars: every other op's value uploaded on
  *           a stream of its own (with its own callback stream), on whose
- *           record the compute stream waits inside its step
+ *           record the compute stream waits, and which waits on the
+ *           compute stream's
  * jaxlike   as XLA runs an eager program: every kernel followed by an event
  *           record (from a pool), older events polled from the host (every
  *           50th step: a poll of an event in the step ends it), a host

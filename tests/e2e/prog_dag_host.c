@@ -121,8 +121,8 @@ void step_jaxwait(lane_t *l, int step)
  * host uploads for it, on an upload stream that first waits for the op
  * before (as XLA's does) and whose own callback stream waits on the
  * upload's record; the compute stream waits on that record before the op's
- * kernel reads the value. The upload stream joins the compute stream's
- * step, though its callback stream had joined its own. Upload events
+ * kernel reads the value. Each stream's step ends where it waits on the
+ * other's (the upload stream's callback stream joined its step). Upload events
  * alternate between two, so one is recorded again while a held step still
  * waits on its last record. */
 void step_jaxupload(lane_t *l, int step)
