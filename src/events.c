@@ -13,9 +13,8 @@
  *    joined by a non-blocking stream (PyTorch's main stream is the legacy
  *    stream, its side streams non-blocking): its graph goes out on the
  *    legacy stream, which orders it as the legacy ops were;
- *  - if the record is in a step B cannot join, settles that step first;
- *    then, when B is in a step it joined, is a wait on an issued record,
- *    as below, and otherwise a barrier of B (B's own step ends there);
+ *  - if the record is in a step B cannot join, settles that step first and
+ *    is a barrier of B;
  *  - otherwise (e recorded before the step) is an event wait node.
  * A record of an event whose latest record another step still holds settles
  * that step first, so records reach the GPU in the program's order.
@@ -183,28 +182,8 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
         if (x->origin != g && can_join(x, g) && g->ctx != NULL &&
             gs_op_current_ctx() == g->ctx)
             join(x, g);
-        if (x->origin != g && x->origin != x) {
-            /* x joined another step, and g's step holds the record. Once
-             * g has issued it (settled now if it still held it), the record
-             * is on the GPU before anything x's step goes on to issue: the
-             * wait is one on an earlier event, an event wait node, and the
-             * step x joined goes on (as a barrier, it would cut the step of
-             * every stream in it). */
-            if (settle_holder_of(ev, NULL))
-                gs_breaker(GS_BRK_event, id);
-            ok = ev->index < g->issued;
-        } else if (x->origin != g) {
-            /* x's own step ends here: a stream's steps then end where its
-             * work meets another's. XLA's compute stream waits on its
-             * upload stream's step at every scalar the program uploads, and
-             * the upload stream on the compute stream's: steps cut there
-             * match whole, stream by stream, however XLA's threads order the
-             * two streams' calls. Joined into one step, the two streams'
-             * order became part of the step and varied: on the H200 JAX's
-             * steps then mismatched more and ran slower (doc/measurements.md,
-             * "The upload stream's steps"). */
-            ok = false;
-        }
+        if (x->origin != g)
+            ok = false; /* a step it cannot join holds the record */
     }
     gs_rec_t *r = NULL;
     gs_stream_t *xs;

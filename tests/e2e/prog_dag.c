@@ -540,9 +540,8 @@ static void step_extwait(lane_t *l, int step)
 
 /* slotwait: a stream that joined the step (side 0) waits on a record of an
  * upload stream whose step is its own (its callback stream joined it): the
- * joined stream cannot join that step too, so the wait is on an issued
- * record inside the step, which its kernel must follow (it reads what was
- * uploaded). */
+ * joined stream cannot join that step too, and its kernel must follow the
+ * upload (it reads what was uploaded). */
 static void CUDA_CB uploaded(void *p) { host_steps += *(int *)p; }
 
 static void step_slotwait(lane_t *l, int step)
