@@ -13,8 +13,13 @@
 #   summary of decode-bench, decode-bench --pdl, torch_decode and a JAX
 #   eager loop, with `graphshim report`; gpu: only the GPU tests of make
 #   check (GPU_TESTS, quicker than all of check); jax: tools/jax-eager.py
-#   (JAXARGS) and streams: tools/torch-streams.py (STARGS), with and without
-#   the shim, each with a GRAPHSHIM_LOG=trace log of its first steps.
+#   (JAXARGS, or several sets in JAX_SETS separated by ";"; modes in
+#   JAX_MODES: pass observe replay, replay1 with one graph a step, replayb
+#   with the build in CARRY/b; the trace run's JAX_TRACE_MODE and
+#   JAX_TRACE_ARGS) and streams: tools/torch-streams.py (STARGS), with and
+#   without the shim, each with a GRAPHSHIM_LOG=trace log of its first
+#   steps. Ratios are printed as the ratio of the medians and as the median
+#   of each round's own ratio (paired).
 set -u
 CARRY=$(cd "$1" && pwd); shift
 PARTS=${*:-check bench variants torch count cost}
