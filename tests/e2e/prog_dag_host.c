@@ -122,9 +122,10 @@ void step_jaxwait(lane_t *l, int step)
  * before (as XLA's does) and whose own callback stream waits on the
  * upload's record; the compute stream waits on that record before the op's
  * kernel reads the value. Each stream's step ends where it waits on the
- * other's (the upload stream's callback stream joined its step). Upload events
- * alternate between two, so one is recorded again while a held step still
- * waits on its last record. */
+ * other's (the upload stream's callback stream joined its step). Upload
+ * events alternate between two. Each step's values are staged in its own
+ * half of a page-locked buffer, rewritten two steps later, once the host has
+ * seen the callback that follows them. */
 void step_jaxupload(lane_t *l, int step)
 {
     static unsigned k;
@@ -133,10 +134,10 @@ void step_jaxupload(lane_t *l, int step)
     if (stage == NULL) {
         /* The program's first upload, as JAX's of its weights: no op waits
          * for it, and the upload stream's step has its callback stream. */
-        CK(cuMemAllocHost_v2((void **)&stage, 2 * 3 * N * sizeof *stage));
-        for (int j = 0; j < 2 * 3 * N; j++)
+        CK(cuMemAllocHost_v2((void **)&stage, 7 * N * sizeof *stage));
+        for (int j = 0; j < 7 * N; j++)
             stage[j] = 1.0f;
-        CK(cuMemcpyHtoDAsync_v2(l->b[5], stage, N * sizeof *stage, side[2]));
+        CK(cuMemcpyHtoDAsync_v2(l->b[5], stage + 6 * N, N * sizeof *stage, side[2]));
         CK(cuEventRecord(evs[7], side[2]));
         CK(cuStreamWaitEvent(side[3], evs[7], 0));
         CK(cuLaunchHostFunc(side[3], count_step, &xla_one));
