@@ -98,11 +98,17 @@ xla="GRAPHSHIM_PAYOFF=1 SIMCUDA_LAUNCH_NS=4000 SIMCUDA_EVENT_NS=200 SIMCUDA_GRAP
 least=0.7
 [ "${GS_SANITIZER_KIND:-none}" = none ] || least=0.4
 run_sim $xla "$P" xlaop --steps=2000 >"$TMP/plain" 2>"$TMP/plain.err" || fail "xlaop without the shim"
-run_shim $xla GRAPHSHIM_HOST_WAIT=0 GRAPHSHIM_STATS_FILE="$TMP/st" "$P" xlaop --steps=2000 >"$TMP/shim" 2>"$TMP/shim.err" ||
-    fail "xlaop under the shim"
-cmp -s "$TMP/plain" "$TMP/shim" || fail "xlaop: result differs under the shim"
-[ "$(stats_get "$TMP/st" totals.retired)" -ge 1 ] ||
-    fail "xlaop: no template retired ($(stats_get "$TMP/st" totals.replays) replays)"
+# The rule reads measured costs: on a loaded machine (a CI run beside a
+# fuzz, under AddressSanitizer) the eager calls it timed once came out
+# dearer than simcuda makes them and it kept the template. Up to four runs;
+# one must retire it.
+for try in 1 2 3 4; do
+    run_shim $xla GRAPHSHIM_HOST_WAIT=0 GRAPHSHIM_STATS_FILE="$TMP/st" "$P" xlaop --steps=2000 >"$TMP/shim" 2>"$TMP/shim.err" ||
+        fail "xlaop under the shim"
+    cmp -s "$TMP/plain" "$TMP/shim" || fail "xlaop: result differs under the shim"
+    [ "$(stats_get "$TMP/st" totals.retired)" -ge 1 ] && break
+    [ $try = 4 ] && fail "xlaop: no template retired in four runs ($(stats_get "$TMP/st" totals.replays) replays in the last)"
+done
 p=$(rate "$TMP/plain.err") s=$(rate "$TMP/shim.err")
 fast() { awk -v p="$p" -v s="$s" -v l="$least" 'BEGIN { exit !(s > l * p) }'; }
 if ! fast; then
