@@ -468,6 +468,7 @@ typedef struct gs_event {
     uint64_t gen;
     unsigned index;
     unsigned refs;  /* exec nodes whose event it is now (evlife.c) */
+    unsigned queries; /* cuEventQuery answered "not ready" for its held record */
     bool destroyed; /* by the program; the real destroy waits (evlife.c) */
     UT_hash_handle hh;
 } gs_event_t;

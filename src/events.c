@@ -23,7 +23,9 @@
  * for the callback.
  *
  * Host-side uses of an event (query, synchronise) settle and close the step
- * that holds its latest record (hooks.def class EVHOST). A destroy ends
+ * that holds its latest record (hooks.def class EVHOST), but for a query of
+ * a record the step still holds: that work is not done, and the query says
+ * so (up to GS_QUERY_HELD_MAX times a record) without ending the step. A destroy ends
  * nothing: it waits while the shim still names the event (evlife.c).
  */
 #include "config.h"
@@ -141,6 +143,7 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
         ev->origin = g;
         ev->gen = g->gen;
         ev->index = g->n;
+        ev->queries = 0;
         forward = !gs_op_commit(g, r);
         if (forward) {
             gs_hold_join_pending(x);
@@ -281,7 +284,14 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
     return res;
 }
 
-bool gs_eng_event_host(gs_fn_id_t id, CUevent e)
+/* How many times cuEventQuery answers "not ready" for one held record
+ * before the step that holds it is settled: a program that spins on the
+ * query gets its answer after this many; PyTorch's allocator queries the
+ * oldest event it waits on at every allocation, some 7 times a layer of
+ * tools/torch-streams.py, and an iteration of 8 layers stays one step. */
+#define GS_QUERY_HELD_MAX 64
+
+bool gs_eng_event_host(gs_fn_id_t id, CUevent e, CUresult *answer)
 {
     gs_count(GS_CTR_barriers, 1);
     if (!gs_engine_on()) {
@@ -301,6 +311,28 @@ bool gs_eng_event_host(gs_fn_id_t id, CUevent e)
             gs_event_forget(e); /* a new event may get the handle */
         pthread_mutex_unlock(&gs_eng_lock);
         return forward;
+    }
+    if (id == GS_ID_cuEventQuery && gs_event_in_step(ev) != NULL) {
+        gs_stream_t *g = ev->origin;
+        if (ev->index < g->issued) {
+            /* Issued, with all that came before it in the step: the driver
+             * answers, and the step goes on (PyTorch's allocator queries
+             * the event of a block a layer later: the step was one layer
+             * long). */
+            GS_TRACE("cuEventQuery(%p): its record in the step is issued", (void *)e);
+            pthread_mutex_unlock(&gs_eng_lock);
+            return true;
+        }
+        if (g->holding && ev->queries < GS_QUERY_HELD_MAX) {
+            /* Held: the GPU has not been given it, so its work is not
+             * done, which is what the query says; the step goes on. */
+            ev->queries++;
+            GS_TRACE("cuEventQuery(%p): its record is held in a step: not ready (%u)",
+                     (void *)e, ev->queries);
+            *answer = CUDA_ERROR_NOT_READY;
+            pthread_mutex_unlock(&gs_eng_lock);
+            return false;
+        }
     }
     GS_TRACE("%s(%p): %s", gs_fn_names[id], (void *)e,
              gs_event_in_step(ev) != NULL ? "its record is in a step, which ends"

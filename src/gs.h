@@ -394,6 +394,6 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
 CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data);
 /* A host-side use of event e; false when the call must not reach the driver
  * (a destroy the shim defers, evlife.c). */
-bool gs_eng_event_host(gs_fn_id_t id, CUevent e);
+bool gs_eng_event_host(gs_fn_id_t id, CUevent e, CUresult *answer);
 
 #endif /* GS_H */

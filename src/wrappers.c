@@ -70,8 +70,9 @@
 #define GS_IMPL_EVWAIT(name, strm, args) GS_IMPL_OP(gs_eng_stream_wait, name, args)
 #define GS_IMPL_HOSTFN(name, strm, args) GS_IMPL_OP(gs_eng_host_func, name, args)
 #define GS_IMPL_EVHOST(name, strm, args)                                     \
-    if (!gs_eng_event_host(GS_ID_##name, strm))                              \
-        return CUDA_SUCCESS;                                                 \
+    CUresult answer_ = CUDA_SUCCESS;                                         \
+    if (!gs_eng_event_host(GS_ID_##name, strm, &answer_))                    \
+        return answer_;                                                      \
     return GS_FORWARD(name, args);
 #define GS_ARG1(a, ...) a
 #define GS_ARG3(a, b, c, ...) c

@@ -16,8 +16,9 @@
 #   (JAXARGS, or several sets in JAX_SETS separated by ";"; modes in
 #   JAX_MODES: pass observe replay, replay1 with one graph a step, replayb
 #   with the build in CARRY/b; the trace run's JAX_TRACE_MODE and
-#   JAX_TRACE_ARGS) and streams: tools/torch-streams.py (STARGS), with and
-#   without the shim, each with a GRAPHSHIM_LOG=trace log of its first
+#   JAX_TRACE_ARGS) and streams: tools/torch-streams.py (STARGS; modes in
+#   STREAMS_MODES: replay graph replayb; STREAMS_TRACE= skips the trace), with
+#   and without the shim, each with a GRAPHSHIM_LOG=trace log of its first
 #   steps. Ratios are printed as the ratio of the medians and as the median
 #   of each round's own ratio (paired).
 set -u
@@ -253,14 +254,16 @@ if [[ " $PARTS " == *" streams "* ]]; then
         eager) python3 tools/torch-streams.py $STARGS ;;
         replay) GRAPHSHIM_STATS=1 GRAPHSHIM_STATS_FILE=$OUT/$1.json LD_PRELOAD=$SHIM python3 tools/torch-streams.py $STARGS ;;
         graph) python3 tools/torch-streams.py --mode=graph $STARGS ;;
+        replayb) GRAPHSHIM_STATS=1 LD_PRELOAD=$SHIMB python3 tools/torch-streams.py $STARGS ;;
         esac
     }
-    export STARGS SHIM OUT
-    GRAPHSHIM_MODE=observe GRAPHSHIM_LOG=trace GRAPHSHIM_LOG_LIMIT=400000 \
+    export STARGS SHIM SHIMB OUT
+    [ -n "${STREAMS_TRACE-1}" ] && GRAPHSHIM_MODE=observe GRAPHSHIM_LOG=trace GRAPHSHIM_LOG_LIMIT=400000 \
         GRAPHSHIM_LOG_FILE=$OUT/streams-trace.log LD_PRELOAD=$SHIM timeout 120 \
         python3 tools/torch-streams.py --steps=20 --layers=2 >"$OUT/streams-trace.out" 2>&1
     note "torch-streams $STARGS, $ROUNDS rounds: median steps/s [min-max], ratio to eager"
-    srounds "side stream" tst eager replay graph
+    # shellcheck disable=SC2086
+    srounds "side stream" tst eager ${STREAMS_MODES:-replay graph}
     grep -A12 'summary:' "$OUT/tst.replay.1.err" | head -14 | sed 's/^/    /' >>"$summary"
 fi
 if [[ " $PARTS " == *" torch "* ]]; then

@@ -73,9 +73,12 @@ atleast replays 20 hostfn
 # leaves a graph naming a destroyed event (simcuda refuses that, as the
 # H200's driver did).
 scenario torchlike
-atleast replays 60 torchlike
-# One step per layer (the allocator's query ends it), not one per stream
-# segment: most ops replayed (a third without the legacy stream's joins).
+atleast replays 30 torchlike
+# One step per iteration: the allocator's query of a record the step holds
+# is answered "not ready", and of one it issued by the driver, and neither
+# ends the step (it ended every layer: 74 replays in 40 steps); most ops
+# replayed (a third without the legacy stream's joins).
+[ "$(st replays)" -le 40 ] || fail "torchlike: $(st replays) replays in 40 steps: the allocator's queries cut the steps"
 [ $(( $(st ops_replayed) * 100 / $(st ops) )) -ge 85 ] ||
     fail "torchlike: only $(st ops_replayed) of $(st ops) ops replayed"
 atleast events_deferred 1 torchlike
@@ -137,6 +140,13 @@ pass "jaxupload: uploads on a stream of their own, the steps cut where the strea
 # it must still read the upload. (As a wait node inside the step, one graph
 # a step, a missing wait failed every seed; on the H200 that made JAX's
 # steps vary from run to run, and it was not kept.)
+# The host spins on a query of a record the step holds: "not ready" a few
+# times, then the step goes out and the host reads what the step copied
+# (answered "ready" while held, 3 steps of 40 read the right value).
+scenario spinquery
+atleast replays 20 spinquery
+grep -q "spins_ok=40" "$TMP/shim" || fail "spinquery: $(cat "$TMP/shim")"
+pass "spinquery: a host spinning on a held record's query gets its answer, $(st replays) replays"
 scenario slotwait
 atleast replays 40 slotwait
 pass "slotwait: a joined stream's wait on another step's record, $(st replays) replays"

@@ -50,6 +50,8 @@
  *           value it reads back), without a synchronising call
  * timing    timing events around the step's kernels
  * extwait   the step waits on an event recorded in the step before
+ * spinquery the host spins on cuEventQuery of an event recorded in the middle
+ *           of the step, then reads what was copied before it
  * slotwait  a stream that joined the step waits on an upload stream's record
  *           (that stream's step is its own), then reads what it uploaded
  * capfork   A records an event, a second stream waits on it (and every
@@ -568,6 +570,26 @@ static void step_slotwait(lane_t *l, int step)
     inc(l, l->s);
 }
 
+/* spinquery: the host spins on cuEventQuery of an event recorded after a
+ * copy to page-locked memory, in the middle of the step, then reads what
+ * was copied: a held record is "not ready" a few times, then its step goes
+ * out and the answer comes (a wrong "ready" reads the last step's value). */
+static int spins_ok;
+static void step_spinquery(lane_t *l, int step)
+{
+    axpy(l, l->s, 1, 0, 0.5f + (float)(step % 3) * 0.25f, false);
+    inc(l, l->s);
+    CK(cuMemcpyDtoHAsync_v2(l->pinned, l->cnt, 4, l->s));
+    CK(cuEventRecord(evs[0], l->s));
+    CUresult r;
+    long spins = 0;
+    while ((r = cuEventQuery(evs[0])) == CUDA_ERROR_NOT_READY && spins < 100000000)
+        spins++;
+    CK(r);
+    spins_ok += *l->pinned == step + 1;
+    add3(l, l->s, 0, 1, 2, false);
+}
+
 /* ------------------------------------------------------------ threads */
 
 static int steps = 40;
@@ -679,7 +701,7 @@ static const scenario_t scenarios[] = {
     {"legacyblk", step_legacyblk, true}, {"torchlike", step_torchlike, true},
     {"hostwait", step_hostwait, true}, {"jaxwait", step_jaxwait, false},
     {"timing", step_timing, true},     {"extwait", step_extwait, true},
-    {"slotwait", step_slotwait, true},
+    {"slotwait", step_slotwait, true}, {"spinquery", step_spinquery, true},
     {"capfork", step_capfork, true},   {"evict", step_evict, true},
     {"jaxlike", step_jaxlike, false},  {"jaxupload", step_jaxupload, false},
     {"tiny", step_tiny, false},
@@ -746,7 +768,9 @@ int main(int argc, char **argv)
     fold(&l.acc, &host_steps, sizeof host_steps);
     fold(&l.acc, &elapsed_ok, sizeof elapsed_ok);
     fold(&l.acc, &evsync_seen, sizeof evsync_seen);
-    printf("scenario=%s steps=%d result=%016llx host_steps=%d elapsed_ok=%d callbacks_missed=%d\n",
-           sc, steps, (unsigned long long)l.acc, host_steps, elapsed_ok, cb_missed);
+    fold(&l.acc, &spins_ok, sizeof spins_ok);
+    printf("scenario=%s steps=%d result=%016llx host_steps=%d elapsed_ok=%d callbacks_missed=%d "
+           "spins_ok=%d\n",
+           sc, steps, (unsigned long long)l.acc, host_steps, elapsed_ok, cb_missed, spins_ok);
     return 0;
 }
