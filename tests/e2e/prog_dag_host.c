@@ -56,6 +56,31 @@ void step_hostwait(lane_t *l, int step)
     inc(l, l->s);
 }
 
+/* After an op on s, as XLA follows each: e recorded on s, the callback
+ * stream cb waiting on it and a host function there. */
+static void xla_callback(CUstream s, CUevent e, CUstream cb)
+{
+    CK(cuEventRecord(e, s));
+    CK(cuStreamWaitEvent(cb, e, 0));
+    CK(cuLaunchHostFunc(cb, count_step, &xla_one));
+}
+
+/* The end of a JAX step: its value read back on a third stream into
+ * page-locked memory and a host function there whose callback the host
+ * waits for (no synchronising call), then the lane's counter moves on. */
+static void jax_readback(lane_t *l, int step)
+{
+    static int ids[2];
+    CK(cuEventRecord(evs[5], l->s));
+    CK(cuStreamWaitEvent(side[1], evs[5], 0));
+    CK(cuMemcpyDtoHAsync_v2(l->pinned, l->cnt, 4, side[1]));
+    ids[step % 2] = step + 1;
+    CK(cuLaunchHostFunc(side[1], mark_step, &ids[step % 2]));
+    wait_for_callback(step + 1);
+    fold(&l->acc, l->pinned, 4);
+    inc(l, l->s);
+}
+
 /* xlaop: one op as XLA dispatches it eagerly: the kernel (on fresh buffers
  * each time, so its node is patched), an event recorded after it (from a
  * pool), the callback stream waiting on it and a host function there (which
@@ -65,9 +90,7 @@ static void step_xlaop(lane_t *l, int step)
     if (step < 8)
         axpy(l, l->s, 3, 0, 0.5f, false); /* warm-up: steps that do not repeat */
     axpy(l, l->s, 1 + step % 2, step % 2, 0.5f, false);
-    CK(cuEventRecord(evs[step % 4], l->s));
-    CK(cuStreamWaitEvent(side[0], evs[step % 4], 0));
-    CK(cuLaunchHostFunc(side[0], count_step, &xla_one));
+    xla_callback(l->s, evs[step % 4], side[0]);
 }
 
 void step_jaxlike(lane_t *l, int step)
@@ -100,21 +123,11 @@ void step_jaxlike(lane_t *l, int step)
 void step_jaxwait(lane_t *l, int step)
 {
     static unsigned k;
-    static int ids[2];
     for (int op = 0; op < 6; op++, k++) {
         axpy(l, l->s, 1 + op % 3, op % 4, 0.25f * (float)(op + 1), false);
-        CK(cuEventRecord(evs[k % 5], l->s));
-        CK(cuStreamWaitEvent(side[0], evs[k % 5], 0));
-        CK(cuLaunchHostFunc(side[0], count_step, &xla_one));
+        xla_callback(l->s, evs[k % 5], side[0]);
     }
-    CK(cuEventRecord(evs[5], l->s));
-    CK(cuStreamWaitEvent(side[1], evs[5], 0));
-    CK(cuMemcpyDtoHAsync_v2(l->pinned, l->cnt, 4, side[1]));
-    ids[step % 2] = step + 1;
-    CK(cuLaunchHostFunc(side[1], mark_step, &ids[step % 2]));
-    wait_for_callback(step + 1);
-    fold(&l->acc, l->pinned, 4);
-    inc(l, l->s);
+    jax_readback(l, step);
 }
 
 /* jaxupload: jaxwait with JAX's scalars: every other op takes a value the
@@ -129,7 +142,6 @@ void step_jaxwait(lane_t *l, int step)
 void step_jaxupload(lane_t *l, int step)
 {
     static unsigned k;
-    static int ids[2];
     static float *stage;
     if (stage == NULL) {
         /* The program's first upload, as JAX's of its weights: no op waits
@@ -138,9 +150,7 @@ void step_jaxupload(lane_t *l, int step)
         for (int j = 0; j < 7 * N; j++)
             stage[j] = 1.0f;
         CK(cuMemcpyHtoDAsync_v2(l->b[5], stage + 6 * N, N * sizeof *stage, side[2]));
-        CK(cuEventRecord(evs[7], side[2]));
-        CK(cuStreamWaitEvent(side[3], evs[7], 0));
-        CK(cuLaunchHostFunc(side[3], count_step, &xla_one));
+        xla_callback(side[2], evs[7], side[3]);
     }
     for (int op = 0; op < 6; op++, k++) {
         if (op % 2 == 1) {
@@ -151,26 +161,15 @@ void step_jaxupload(lane_t *l, int step)
             CUevent e = evs[6 + k % 2];
             CK(cuStreamWaitEvent(side[2], evs[(k + 4) % 5], 0)); /* after the op before */
             CK(cuMemcpyHtoDAsync_v2(l->b[5 + u], src, N * sizeof *src, side[2]));
-            CK(cuEventRecord(e, side[2]));
-            CK(cuStreamWaitEvent(side[3], e, 0));
-            CK(cuLaunchHostFunc(side[3], count_step, &xla_one));
+            xla_callback(side[2], e, side[3]);
             CK(cuStreamWaitEvent(l->s, e, 0));
             add3(l, l->s, 1 + op % 3, op % 4, 5 + u, false);
         } else {
             axpy(l, l->s, 1 + op % 3, op % 4, 0.25f * (float)(op + 1), false);
         }
-        CK(cuEventRecord(evs[k % 5], l->s));
-        CK(cuStreamWaitEvent(side[0], evs[k % 5], 0));
-        CK(cuLaunchHostFunc(side[0], count_step, &xla_one));
+        xla_callback(l->s, evs[k % 5], side[0]);
     }
-    CK(cuEventRecord(evs[5], l->s));
-    CK(cuStreamWaitEvent(side[1], evs[5], 0));
-    CK(cuMemcpyDtoHAsync_v2(l->pinned, l->cnt, 4, side[1]));
-    ids[step % 2] = step + 1;
-    CK(cuLaunchHostFunc(side[1], mark_step, &ids[step % 2]));
-    wait_for_callback(step + 1);
-    fold(&l->acc, l->pinned, 4);
-    inc(l, l->s);
+    jax_readback(l, step);
 }
 
 void step_xlaops(lane_t *l, int step)
