@@ -7,11 +7,17 @@
  *
  * - a kernel, copy, memset, host function or wait on an event recorded
  *   before the step depends on its stream's frontier, and becomes it;
- * - an event record is a node of its stream's chain like the others (later
- *   work on the stream follows it, so that timing events time what they
- *   would in a stream);
+ * - a record of an event that times is a node of its stream's chain like
+ *   the others (later work on the stream follows it, so that it times what
+ *   it would in a stream); a record of an event created without timing
+ *   (GS_REC_LEAF) hangs off the chain: it follows the stream's frontier,
+ *   and nothing follows it. Stream capture makes no node of a record that
+ *   a wait in the capture consumes; a graph with the record on the chain
+ *   ran decode-bench --streams=2 at 0.9 of the captured one, its 16 records
+ *   a token each a step on both streams' critical path;
  * - a wait on an event recorded inside the step makes no node: the record
- *   joins the waiting stream's frontier (fork and join);
+ *   joins the waiting stream's frontier (fork and join), or, for a leaf,
+ *   what the record followed;
  * - every record is a node, also one that a later record of the same event
  *   supersedes: on one stream the chain orders them; on two, graph.c makes
  *   the earlier one record the shim's own event in a launch where both
@@ -134,9 +140,18 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
                             "op %u; the step runs eagerly", j, i);
                 goto fail;
             }
-            if (f->count + 1 > FRONT_MAX)
-                goto fail;
-            add_front(f, j);
+            if (recs[j].flags & GS_REC_LEAF) {
+                /* What the record followed: its in-edges. */
+                for (uint32_t k = d->start[j]; k < d->start[j + 1]; k++) {
+                    if (f->count + 1 > FRONT_MAX)
+                        goto fail;
+                    add_front(f, d->edges[k].from);
+                }
+            } else {
+                if (f->count + 1 > FRONT_MAX)
+                    goto fail;
+                add_front(f, j);
+            }
             d->virt[i] = true;
             continue;
         }
@@ -150,10 +165,18 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
                                    : CU_GRAPH_DEPENDENCY_TYPE_DEFAULT;
             e++;
         }
-        /* Every node, an event record too, becomes its stream's frontier:
-         * what follows on the stream starts after the record, so a timing
-         * event records the point it was recorded at (as a leaf it could
-         * record late: measured on an H200, a negative elapsed time). */
+        if (r->kind == GS_OP_EVREC && (r->flags & GS_REC_LEAF)) {
+            /* Off the chain; still the stream's last op, so that a kernel
+             * after it gets no programmatic edge (as the record between
+             * them in the stream gives none without the shim). */
+            f->last = (int)i;
+            continue;
+        }
+        /* Every other node, a timing event's record too, becomes its
+         * stream's frontier: what follows on the stream starts after the
+         * record, so a timing event records the point it was recorded at
+         * (as a leaf it could record late: measured on an H200, a negative
+         * elapsed time). */
         f->count = 1;
         f->n[0] = i;
         f->last = (int)i;

@@ -112,6 +112,8 @@ typedef struct gs_func {
 #define GS_REC_PDL 1u   /* a kernel launched with programmatic stream
                            serialisation: a programmatic edge from the
                            kernel before it on its stream */
+#define GS_REC_LEAF 2u  /* a record of an event created without timing: its
+                           node hangs off its stream's chain (dag.c) */
 
 /* One recorded op. Argument bytes (and launch attributes, and host-to-device
  * source bytes) live in the step's arena at `data`. */
@@ -470,6 +472,8 @@ typedef struct gs_event {
     unsigned refs;  /* exec nodes whose event it is now (evlife.c) */
     unsigned queries; /* cuEventQuery answered "not ready" for its held record */
     bool destroyed; /* by the program; the real destroy waits (evlife.c) */
+    bool notiming;  /* created with CU_EVENT_DISABLE_TIMING, seen at its
+                       cuEventCreate (unknown: as if it timed) */
     UT_hash_handle hh;
 } gs_event_t;
 gs_event_t *gs_event_get(CUevent e, bool create);

@@ -137,7 +137,13 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
          * which records share an event, and event pools that hand events
          * out in varying order (XLA's) do not make steps differ. */
         r->u.e.prev = index_in(ev, g);
-        r->sig = gs_mix(GS_OP_EVREC, id);
+        /* An event without timing is recorded off its stream's chain
+         * (dag.c): nothing can time it, and the stream's next op need not
+         * wait for the record. The signature says which, as the graph's
+         * shape does. */
+        if (ev->notiming)
+            r->flags |= GS_REC_LEAF;
+        r->sig = gs_mix(GS_OP_EVREC, (uint64_t)id | (ev->notiming ? 1ull << 32 : 0));
         /* Where the record is, before it may go out in a launch (which can
          * end a periodic step: the record is then simply issued). */
         ev->origin = g;
@@ -290,6 +296,20 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
  * oldest event it waits on at every allocation, some 7 times a layer of
  * tools/torch-streams.py, and an iteration of 8 layers stays one step. */
 #define GS_QUERY_HELD_MAX 64
+
+void gs_eng_event_created(CUevent e, unsigned flags)
+{
+    if (!gs_engine_on())
+        return;
+    pthread_mutex_lock(&gs_eng_lock);
+    /* A handle the driver hands out again is a new event: every field but
+     * the flags is already as a fresh one's (gs_event_forget at the real
+     * destroy). */
+    gs_event_t *ev = gs_event_get(e, true);
+    if (ev != NULL)
+        ev->notiming = (flags & CU_EVENT_DISABLE_TIMING) != 0;
+    pthread_mutex_unlock(&gs_eng_lock);
+}
 
 bool gs_eng_event_host(gs_fn_id_t id, CUevent e, CUresult *answer)
 {

@@ -578,11 +578,12 @@ static const char *const patch_call[] = {
     [GS_OP_HOST] = "cuGraphExecHostNodeSetParams",
 };
 
-/* Records of one event on two streams of the chunk: the earlier one would
- * race the later one in the graph (no edge orders them), and nothing
- * outside the step can see it, so in this launch it records the shim's own
- * event. (On one stream the chain orders them; a record in an earlier
- * chunk completes before this chunk starts.) */
+/* Records of one event on two streams of the chunk, or an earlier one off
+ * its stream's chain (GS_REC_LEAF, dag.c): the earlier one would race the
+ * later one in the graph (no edge orders them), and nothing outside the
+ * step can see it, so in this launch it records the shim's own event. (On
+ * one stream the chain orders a record before what follows; a record in an
+ * earlier chunk completes before this chunk starts.) */
 static void mark_superseded(gs_template_t *t, const gs_chunk_t *ch, const gs_rec_t *recs,
                             unsigned base)
 {
@@ -591,7 +592,8 @@ static void mark_superseded(gs_template_t *t, const gs_chunk_t *ch, const gs_rec
         if (r->kind != GS_OP_EVREC || r->u.e.prev < (int)base)
             continue;
         unsigned i = (unsigned)r->u.e.prev - base;
-        if (i >= ch->first && i < j && recs[i].slot != r->slot)
+        if (i >= ch->first && i < j &&
+            (recs[i].slot != r->slot || (recs[i].flags & GS_REC_LEAF)))
             t->nodes[i].sup = true;
     }
 }

@@ -50,6 +50,7 @@ typedef enum {
     GS_CLASS_EVHOST,
     GS_CLASS_BAR,
     GS_CLASS_QUERY,
+    GS_CLASS_EVCREATE,
     GS_CLASS_GETPROC,
     GS_CLASS_COUNT
 } gs_class_t;
@@ -395,5 +396,7 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data);
 /* A host-side use of event e; false when the call must not reach the driver
  * (a destroy the shim defers, evlife.c). */
 bool gs_eng_event_host(gs_fn_id_t id, CUevent e, CUresult *answer);
+/* The program created event e with these flags (cuEventCreate succeeded). */
+void gs_eng_event_created(CUevent e, unsigned flags);
 
 #endif /* GS_H */

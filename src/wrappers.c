@@ -74,7 +74,13 @@
     if (!gs_eng_event_host(GS_ID_##name, strm, &answer_))                    \
         return answer_;                                                      \
     return GS_FORWARD(name, args);
+#define GS_IMPL_EVCREATE(name, strm, args)                                   \
+    CUresult gs_c_ = GS_FORWARD(name, args);                                 \
+    if (gs_c_ == CUDA_SUCCESS)                                               \
+        gs_eng_event_created(*GS_ARG1 args, GS_ARG2 args);                   \
+    return gs_c_;
 #define GS_ARG1(a, ...) a
+#define GS_ARG2(a, b, ...) b
 #define GS_ARG3(a, b, c, ...) c
 
 /* The two cuGetProcAddress versions have their own fix-up functions. */
@@ -141,7 +147,7 @@ const char *gs_class_name(gs_class_t c)
         [GS_CLASS_EVRECF] = "event-record", [GS_CLASS_EVWAIT] = "event-wait",
         [GS_CLASS_HOSTFN] = "host-function", [GS_CLASS_SBAR] = "stream-barrier",
         [GS_CLASS_EVHOST] = "event-host", [GS_CLASS_BAR] = "barrier",
-        [GS_CLASS_QUERY] = "query",
+        [GS_CLASS_QUERY] = "query",       [GS_CLASS_EVCREATE] = "event-create",
         [GS_CLASS_GETPROC] = "getproc",
     };
     return (unsigned)c < GS_CLASS_COUNT ? names[c] : "?";

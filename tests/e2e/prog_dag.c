@@ -45,6 +45,9 @@
  *           waited on from outside it: the later record must be the one
  * evsync    every 10th step, the host synchronises with an event recorded in
  *           the middle of the step and reads what was copied before it
+ * leafobs   a fork and a join by events without timing; after the step the
+ *           host synchronises with each event and reads what its stream
+ *           copied to the host before the record
  * hostwait  a host function in the middle of every step, whose callback
  *           the host waits for before it goes on (as JAX waits for each
  *           value it reads back), without a synchronising call
@@ -697,7 +700,7 @@ static const scenario_t scenarios[] = {
     {"noreturn", step_noreturn, false}, {"hostfn", step_hostfn, true},
     {"xlaop", step_xlaops, false},     {"blklegacy", step_blklegacy, false},
     {"rerecord", step_rerecord, true}, {"xrecord", step_xrecord, true},
-    {"evsync", step_evsync, true},
+    {"evsync", step_evsync, true},     {"leafobs", step_leafobs, true},
     {"legacyblk", step_legacyblk, true}, {"torchlike", step_torchlike, true},
     {"hostwait", step_hostwait, true}, {"jaxwait", step_jaxwait, false},
     {"timing", step_timing, true},     {"extwait", step_extwait, true},
@@ -768,6 +771,7 @@ int main(int argc, char **argv)
     fold(&l.acc, &host_steps, sizeof host_steps);
     fold(&l.acc, &elapsed_ok, sizeof elapsed_ok);
     fold(&l.acc, &evsync_seen, sizeof evsync_seen);
+    fold(&l.acc, &leafobs_seen, sizeof leafobs_seen);
     fold(&l.acc, &spins_ok, sizeof spins_ok);
     printf("scenario=%s steps=%d result=%016llx host_steps=%d elapsed_ok=%d callbacks_missed=%d "
            "spins_ok=%d\n",

@@ -4,13 +4,16 @@
  * back; one op as XLA dispatches it eagerly (xlaop); XLA's eager program
  * with a readback on a second stream (jaxlike); and JAX's eager decode
  * loop, which never synchronises at all (jaxwait), and with the scalars it
- * uploads on a stream of their own (jaxupload). The scenarios' own
- * descriptions are at the top of prog_dag.c. */
+ * uploads on a stream of their own (jaxupload); and the host
+ * synchronising with a fork's and a join's events (leafobs). The
+ * scenarios' own descriptions are at the top of prog_dag.c. */
 #include "config.h"
 
 #include "ck.h"
 
 #include "prog_dag.h"
+
+#include <string.h>
 
 
 int host_steps;
@@ -177,4 +180,39 @@ void step_xlaops(lane_t *l, int step)
     step_xlaop(l, step);
     if (step % 50 == 49)
         end_step(l);
+}
+
+/* leafobs: a fork and a join whose events time nothing (the shim records
+ * them off their streams' chains), the fork's event recorded once before
+ * too; after the step the host synchronises with each and reads what its
+ * stream copied to the host just before the record. The in-edge of either
+ * record, left out, shows as a stale value; every other edge carries data. */
+static float *leafobs_pin;
+uint64_t leafobs_seen;
+
+void step_leafobs(lane_t *l, int step)
+{
+    (void)step;
+    if (leafobs_pin == NULL)
+        CK(cuMemAllocHost_v2((void **)&leafobs_pin, 2 * sizeof *leafobs_pin));
+    /* Recorded again below, on the same stream: in the graph the two
+     * records are unordered, so this one records the shim's event. */
+    CK(cuEventRecord(evs[0], l->s));
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    CK(cuMemcpyDtoHAsync_v2(&leafobs_pin[0], l->b[1], sizeof *leafobs_pin, l->s));
+    CK(cuEventRecord(evs[0], l->s));
+    CK(cuStreamWaitEvent(side[0], evs[0], 0));
+    axpy(l, side[0], 2, 1, 0.25f, false);
+    CK(cuMemcpyDtoHAsync_v2(&leafobs_pin[1], l->b[2], sizeof *leafobs_pin, side[0]));
+    CK(cuEventRecord(evs[1], side[0]));
+    axpy(l, l->s, 5, 1, 2.0f, false);
+    CK(cuStreamWaitEvent(l->s, evs[1], 0));
+    add3(l, l->s, 0, 2, 5, false);
+    CK(cuMemcpyDtoDAsync_v2(l->cnt, l->b[0], 4, l->s));
+    for (int k = 0; k < 2; k++) {
+        CK(cuEventSynchronize(evs[k]));
+        uint32_t bits;
+        memcpy(&bits, &leafobs_pin[k], sizeof bits);
+        leafobs_seen = leafobs_seen * 31 + bits;
+    }
 }
