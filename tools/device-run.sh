@@ -7,7 +7,9 @@
 # $OUT; a short table is printed last.
 #   tools/device-run.sh CARRY_DIR [PART...]
 #   PART: check bench variants torch compile count cost diag gpu tiny sweep jax streams
-#   (default: all but compile, diag, gpu, tiny and sweep). tiny: the
+#   (default: all but compile, diag, gpu, tiny and sweep; variants: option
+#   sets in VARIANT_SETS, modes in VARIANT_MODES, VARIANT_PDL= skips the
+#   PDL row). tiny: the
 #   never-slower run (tools/tiny-bench.sh); sweep: tools/chunk-sweep.sh at
 #   --hidden=256 (chunk sets in SWEEP_SETS). diag: the launcher's default
 #   summary of decode-bench, decode-bench --pdl, torch_decode and a JAX
@@ -156,6 +158,7 @@ if [[ " $PARTS " == *" variants "* ]]; then
         case $2 in
         eager) $DB --mode=eager $DBARGS ;;
         replay) GRAPHSHIM_STATS_FILE=$OUT/$1.json LD_PRELOAD=$SHIM $DB --mode=eager $DBARGS ;;
+        replayb) LD_PRELOAD=$SHIMB $DB --mode=eager $DBARGS ;;
         graph) $DB --mode=graph $DBARGS ;;
         eager-pdl) $DB --mode=eager --pdl $DBARGS ;;
         graph-pdl) $DB --mode=graph --pdl $DBARGS ;;
@@ -165,10 +168,12 @@ if [[ " $PARTS " == *" variants "* ]]; then
     VREF="$(field "$l" checksum) $(field "$l" state)"
     note "decode-bench variants, $ROUNDS rounds: median tokens/s [min-max], ratios to the first; default sums $VREF"
     DBARGS=""
-    vrounds "PDL or not" vpdl eager eager-pdl graph graph-pdl
+    [ -n "${VARIANT_PDL-1}" ] && vrounds "PDL or not" vpdl eager eager-pdl graph graph-pdl
+    # VARIANT_MODES: eager replay graph, and replayb (the build in CARRY/b).
     for v in ${VARIANT_SETS:---pdl --per-thread --streams=2 --host-func "--pdl --streams=2 --host-func"}; do
         DBARGS=$v
-        vrounds "${v// --/+}" "v$(echo "$v" | tr -cd 'a-z0-9')" eager replay graph
+        # shellcheck disable=SC2086
+        vrounds "${v// --/+}" "v$(echo "$v" | tr -cd 'a-z0-9')" ${VARIANT_MODES:-eager replay graph}
     done
     # What stream capture makes of these launches (the shim's graph should
     # match it): nodes and edges by type, programmatic edges counted.
