@@ -18,6 +18,9 @@
  *  timing       eager chains of tiny kernels with and without PDL, and
  *               graphs with programmatic and full edges: microseconds per
  *               kernel (a first look; the benchmark measures properly)
+ *  nodecost     what event record nodes and host nodes add to a graph
+ *               launch: host microseconds per launch, and per launch and
+ *               synchronisation
  *
  * Each check prints "name: key=value ..." lines; a broken assumption prints
  * "FAIL: ..." and makes the exit status 1. Exit 77 without a usable GPU.
@@ -398,6 +401,65 @@ static void timing(float *a, float *b, int n)
     CKR(cudaStreamDestroy(s));
 }
 
+/* nodecost: what event record and host nodes add to a launch. A step of
+ * XLA's eager ops as the shim graphs it: 6 kernels in a chain, each with
+ * two records of events without timing hanging off it (leaves) and a host
+ * function after them; the same without the host nodes, without the
+ * records, and kernels alone. Host microseconds per cuGraphLaunch, and per
+ * launch and synchronisation. */
+static void CUDA_CB host_nop(void *p) { (void)p; }
+
+static void nodecost(float *a, float *b, int n)
+{
+    CUfunction f;
+    CKR(cudaGetFuncBySymbol((cudaFunction_t *)&f, (const void *)k_step));
+    CUevent ev[12];
+    for (int i = 0; i < 12; i++)
+        CKD(cuEventCreate(&ev[i], CU_EVENT_DISABLE_TIMING));
+    CUstream s;
+    CKD(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    for (int variant = 0; variant < 4; variant++) {
+        bool recs = variant & 1, hosts = variant & 2;
+        CUgraph g;
+        CKD(cuGraphCreate(&g, 0));
+        CUgraphNode prev = NULL;
+        float add = 1.0f;
+        for (int i = 0; i < 6; i++) {
+            CUgraphNode k, r[2] = {NULL, NULL}, h;
+            float *y = i % 2 ? a : b, *x = i % 2 ? b : a;
+            add_kernel(g, &k, f, &y, &x, &n, &add);
+            if (prev)
+                CKD(cuGraphAddDependencies(g, &prev, &k, NULL, 1));
+            prev = k;
+            for (int j = 0; j < 2 && recs; j++)
+                CKD(cuGraphAddEventRecordNode(&r[j], g, &k, 1, ev[2 * i + j]));
+            if (hosts) {
+                CUDA_HOST_NODE_PARAMS hp = {host_nop, NULL};
+                CKD(cuGraphAddHostNode(&h, g, recs ? &r[0] : &k, 1, &hp));
+            }
+        }
+        CUgraphExec e;
+        CKD(cuGraphInstantiateWithFlags(&e, g, 0));
+        CKD(cuGraphUpload(e, s));
+        const int reps = 200;
+        double launch = 0, t0 = now_us();
+        for (int r = 0; r < reps; r++) {
+            double l0 = now_us();
+            CKD(cuGraphLaunch(e, s));
+            launch += now_us() - l0;
+            CKD(cuStreamSynchronize(s));
+        }
+        double total = now_us() - t0;
+        printf("nodecost: kernels=6 records=%d hosts=%d launch_us=%.2f launch_sync_us=%.2f\n",
+               recs ? 12 : 0, hosts ? 6 : 0, launch / reps, total / reps);
+        CKD(cuGraphExecDestroy(e));
+        CKD(cuGraphDestroy(g));
+    }
+    CKD(cuStreamDestroy(s));
+    for (int i = 0; i < 12; i++)
+        CKD(cuEventDestroy(ev[i]));
+}
+
 int main(int argc, char **argv)
 {
     int ndev = 0;
@@ -422,6 +484,7 @@ int main(int argc, char **argv)
     RUN("events", events())
     RUN("host", host_node())
     RUN("timing", timing(a, b, n))
+    RUN("nodecost", nodecost(a, b, n))
     printf("graph_probe: %d failure(s)\n", failures);
     return failures ? 1 : 0;
 }
