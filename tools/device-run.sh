@@ -17,7 +17,8 @@
 #   check (GPU_TESTS, quicker than all of check); jax: tools/jax-eager.py
 #   (JAXARGS, or several sets in JAX_SETS separated by ";"; modes in
 #   JAX_MODES: pass observe replay, replay1 with one graph a step, replayb
-#   with the build in CARRY/b; the trace run's JAX_TRACE_MODE and
+#   with the build in CARRY/b, replayx with the variables in JAX_XENV;
+#   the trace run's JAX_TRACE_MODE and
 #   JAX_TRACE_ARGS) and streams: tools/torch-streams.py (STARGS; modes in
 #   STREAMS_MODES: replay graph replayb; STREAMS_TRACE= skips the trace), with
 #   and without the shim, each with a GRAPHSHIM_LOG=trace log of its first
@@ -237,9 +238,10 @@ if [[ " $PARTS " == *" jax "* ]]; then
         replay) GRAPHSHIM_STATS=1 GRAPHSHIM_STATS_FILE=$OUT/$1.json LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
         replayb) GRAPHSHIM_STATS=1 LD_PRELOAD=$SHIMB python3 tools/jax-eager.py $JAXARGS ;;
         replay1) GRAPHSHIM_STATS=1 GRAPHSHIM_CHUNK_OPS=0 LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
+        replayx) env GRAPHSHIM_STATS=1 $JAX_XENV LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
         esac
     }
-    export SHIM SHIMB OUT
+    export SHIM SHIMB OUT JAX_XENV="${JAX_XENV:-}"
     # JAX_SETS: more than one set of arguments, each its own rounds (";"
     # between sets), e.g. "--steps=300;--steps=1000 --fast=1".
     IFS=';' read -ra jsets <<<"${JAX_SETS:-$JAXARGS}"
