@@ -278,6 +278,7 @@ typedef struct sim_event {
     unsigned long long recorded, completed; /* generations */
     sim_ref_t rec;                          /* the command of the latest record */
     unsigned long long t_us;                /* virtual time of the latest record */
+    unsigned long long ran;                 /* when it completed, among all records */
     sim_capmark_t mark;                     /* where it was last recorded in a capture */
 } sim_event_t;
 

@@ -116,10 +116,16 @@ SIMCUDA_API unsigned long long simcuda_eager_kernels(void)
     return __atomic_load_n(&eager_kernels, __ATOMIC_RELAXED);
 }
 
+/* Records complete in the order the scheduler runs them (under the sim
+ * lock); cuEventElapsedTime compares the two records' places in it. */
+static unsigned long long records_run;
+
 static void complete_event(sim_event_t *e, unsigned long long gen)
 {
-    if (e && gen > e->completed)
+    if (e && gen > e->completed) {
         e->completed = gen;
+        e->ran = ++records_run;
+    }
 }
 
 static void run_kernel(sim_op_t *op, int ordinal, int from_graph, unsigned part)

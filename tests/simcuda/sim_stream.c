@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "sim_internal.h"
@@ -273,7 +274,12 @@ SIM_API(cuEventDestroy_v2, (CUevent hEvent), (hEvent)) { return event_destroy(hE
 
 /* Virtual time (sim_sched.c): an event's time is that of the command that
  * completes its record, the length of the longest chain of timed work
- * behind it; it does not depend on the order the scheduler chose. */
+ * behind it; it does not depend on the order the scheduler chose. But a
+ * GPU stamps a record when it runs: an end recorded before its start (a
+ * record nothing orders before the other, say one a graph hangs off its
+ * stream's chain) gives a negative time on an H200. So when the end's
+ * record ran first, the time is negative here too, and the order the
+ * scheduler drew decides, as a GPU's timing would. */
 static CUresult elapsed(float *ms, CUevent hs, CUevent he)
 {
     sim_event_t *a = NULL, *b = NULL;
@@ -291,6 +297,8 @@ static CUresult elapsed(float *ms, CUevent hs, CUevent he)
     if (a->completed < a->recorded || b->completed < b->recorded)
         return sim_err(CUDA_ERROR_NOT_READY, "event not completed yet");
     *ms = (float)((double)b->t_us - (double)a->t_us) / 1000.0f;
+    if (b->ran < a->ran)
+        *ms = -fabsf(*ms) - 0.001f;
     return CUDA_SUCCESS;
 }
 SIM_API(cuEventElapsedTime, (float *pMilliseconds, CUevent hStart, CUevent hEnd), (pMilliseconds, hStart, hEnd))

@@ -565,6 +565,47 @@ static void test_virtual_time(void **state)
     simcuda_seed(1);
 }
 
+/* A GPU stamps a record when it runs: two records nothing orders give a
+ * negative time for some schedules (as a record a graph hangs off its
+ * stream's chain did on an H200); two in stream order never do. */
+static void test_unordered_records_time(void **state)
+{
+    (void)state;
+    int negative = 0;
+    for (unsigned long long seed = 1; seed <= 32; seed++) {
+        CUstream a, b;
+        CUevent e0, e1, e2;
+        float ms, ordered;
+        simcuda_seed(seed);
+        OK(cuStreamCreate(&a, CU_STREAM_NON_BLOCKING));
+        OK(cuStreamCreate(&b, CU_STREAM_NON_BLOCKING));
+        OK(cuEventCreate(&e0, 0));
+        OK(cuEventCreate(&e1, 0));
+        OK(cuEventCreate(&e2, 0));
+        fill(a, y, 1.0f, 1, 1, 1);
+        OK(cuEventRecord(e0, a));
+        fill(a, y, 1.0f, 1, 1, 1);
+        OK(cuEventRecord(e2, a));
+        fill(b, z, 1.0f, 1, 1, 1);
+        fill(b, z, 1.0f, 1, 1, 1);
+        OK(cuEventRecord(e1, b));
+        OK(cuCtxSynchronize());
+        OK(cuEventElapsedTime(&ms, e0, e1));
+        OK(cuEventElapsedTime(&ordered, e0, e2));
+        negative += ms < 0.0f;
+        assert_float_equal(ordered, 0.001f, 1e-7);
+        if (ms >= 0.0f)
+            assert_float_equal(ms, 0.001f, 1e-7);
+        OK(cuEventDestroy(e0));
+        OK(cuEventDestroy(e1));
+        OK(cuEventDestroy(e2));
+        OK(cuStreamDestroy(a));
+        OK(cuStreamDestroy(b));
+    }
+    simcuda_seed(1);
+    assert_true(negative > 0 && negative < 32);
+}
+
 /* ------------------------------------------------ per-thread ordinals */
 
 static void *second_thread(void *arg)
@@ -618,6 +659,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_event_nodes),
         cmocka_unit_test(test_after_graph),
         cmocka_unit_test(test_virtual_time),
+        cmocka_unit_test(test_unordered_records_time),
         cmocka_unit_test(test_per_thread_ordinals),
     };
     return cmocka_run_group_tests_name("test_simcuda_sched", tests, setup, NULL);
