@@ -4,7 +4,8 @@
  * The DAG must be what stream capture makes of the same calls: stream order
  * as full edges, a programmatic edge into a PDL launch from the kernel before
  * it on its stream (and a full one after a copy), event records in their
- * stream's chain, waits on the step's own events as joins (no node), waits on
+ * stream's chain (or hanging off it, for events without timing), waits on
+ * the step's own events as joins (no node), waits on
  * earlier events as nodes; every attribute of cuda.h has a decision. */
 #include "cm.h"
 #include "eng.h"
@@ -101,6 +102,41 @@ static void test_fork_join(void **state)
     assert_string_equal(edges_of(&d, 5), "3:0");
     assert_true(d.virt[6]);
     assert_string_equal(edges_of(&d, 7), "4:1 5:0");
+    gs_dag_free(&d);
+}
+
+/* Records of events without timing hang off their streams' chains: each
+ * follows its stream's frontier, nothing follows it, and a wait on one
+ * joins what it followed. A PDL launch right after such a record gets a
+ * full edge, as the record between them in the stream gives it. */
+static void test_fork_join_leaf(void **state)
+{
+    (void)state;
+    add(GS_OP_KERNEL, 0, 0, -1);           /* 0: A */
+    add(GS_OP_EVREC, 0, GS_REC_LEAF, -1);  /* 1: record e1 on A, a leaf */
+    add(GS_OP_EVWAIT, 1, 0, 1);            /* 2: B waits e1: joins 0 */
+    add(GS_OP_KERNEL, 1, 0, -1);           /* 3: B, after 0 */
+    add(GS_OP_KERNEL, 0, 0, -1);           /* 4: A, after 0, not the record */
+    add(GS_OP_EVREC, 1, GS_REC_LEAF, -1);  /* 5: record e2 on B */
+    add(GS_OP_EVWAIT, 0, 0, 5);            /* 6: A waits e2: joins 3 */
+    add(GS_OP_KERNEL, 0, GS_REC_PDL, -1);  /* 7: programmatic from 4, full from 3 */
+    add(GS_OP_EVREC, 0, GS_REC_LEAF, -1);  /* 8: after 7 */
+    add(GS_OP_KERNEL, 0, GS_REC_PDL, -1);  /* 9: after the record: full from 7 */
+    gs_dag_t d;
+    assert_true(gs_dag_build(&d, recs, n));
+    assert_string_equal(edges_of(&d, 1), "0:0");
+    assert_true(d.virt[2]);
+    assert_string_equal(edges_of(&d, 3), "0:0");
+    assert_string_equal(edges_of(&d, 4), "0:0");
+    assert_string_equal(edges_of(&d, 5), "3:0");
+    assert_true(d.virt[6]);
+    assert_string_equal(edges_of(&d, 7), "4:1 3:0");
+    assert_string_equal(edges_of(&d, 8), "7:0");
+    assert_string_equal(edges_of(&d, 9), "7:0");
+    /* No node follows a leaf. */
+    for (unsigned i = 0; i < n; i++)
+        for (uint32_t e = d.start[i]; e < d.start[i + 1]; e++)
+            assert_true(d.edges[e].from != 1 && d.edges[e].from != 5 && d.edges[e].from != 8);
     gs_dag_free(&d);
 }
 
@@ -235,6 +271,7 @@ int main(void)
         cmocka_unit_test_setup(test_straight_line, reset),
         cmocka_unit_test_setup(test_pdl, reset),
         cmocka_unit_test_setup(test_fork_join, reset),
+        cmocka_unit_test_setup(test_fork_join_leaf, reset),
         cmocka_unit_test_setup(test_superseded_records, reset),
         cmocka_unit_test_setup(test_rerecorded_on_one_stream, reset),
         cmocka_unit_test_setup(test_implied_edges, reset),

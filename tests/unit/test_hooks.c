@@ -28,6 +28,10 @@ static void test_classes(void **state)
     assert_int_equal(gs_hooks[GS_ID_cuStreamWaitEvent_ptsz].cls, GS_CLASS_EVWAIT);
     assert_int_equal(gs_hooks[GS_ID_cuLaunchHostFunc].cls, GS_CLASS_HOSTFN);
     assert_int_equal(gs_hooks[GS_ID_cuEventQuery].cls, GS_CLASS_EVHOST);
+    /* Its flags say whether a record may hang off its stream's chain. */
+    assert_int_equal(gs_hooks[GS_ID_cuEventCreate].cls, GS_CLASS_EVCREATE);
+    assert_false(gs_class_is_op(GS_CLASS_EVCREATE));
+    assert_false(gs_class_is_barrier(GS_CLASS_EVCREATE));
     assert_int_equal(gs_hooks[GS_ID_cuCtxSynchronize].cls, GS_CLASS_BAR);
     assert_int_equal(gs_hooks[GS_ID_cuMemFree_v2].cls, GS_CLASS_BAR);
     assert_int_equal(gs_hooks[GS_ID_cuModuleUnload].cls, GS_CLASS_BAR);
