@@ -30,20 +30,23 @@ PARTS=${*:-check bench variants torch count cost}
 OUT=${OUT:-/tmp/gs-out}; mkdir -p "$OUT"
 DEPS=$CARRY/deps/usr
 B=/tmp/gs-build
-rm -rf "$B" && mkdir -p "$B" && tar -C "$B" -xzf "$CARRY"/graphshim-*.tar.gz && cd "$B"/graphshim-* || exit 1
 export CPPFLAGS="-I$DEPS/include" CMOCKA_CFLAGS="-I$DEPS/include"
 export CMOCKA_LIBS="-L$DEPS/lib/x86_64-linux-gnu -lcmocka -Wl,-rpath,$DEPS/lib/x86_64-linux-gnu"
-./configure >"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-make -j16 >"$OUT/make.log" 2>&1 || { grep -E "error|Error" "$OUT/make.log" | head -30; exit 1; }
-SHIM=$PWD/src/.libs/libgraphshim.so
+# build TARBALL_DIR BUILD_DIR LOG_SUFFIX: unpacks and builds the dist
+# tarball in TARBALL_DIR under BUILD_DIR, logs in $OUT/{configure,make}LOG_SUFFIX.log.
+build() {
+    rm -rf "$2" && mkdir -p "$2" && tar -C "$2" -xzf "$1"/graphshim-*.tar.gz && cd "$2"/graphshim-* || return 1
+    ./configure >"$OUT/configure$3.log" 2>&1 || { tail -30 "$OUT/configure$3.log"; return 1; }
+    make -j16 >"$OUT/make$3.log" 2>&1 || { grep -E "error|Error" "$OUT/make$3.log" | head -30; return 1; }
+}
 # A second build to compare against (CARRY/b/graphshim-*.tar.gz, e.g. the
 # commit before a change): its library is $SHIMB, run as mode replayb.
 SHIMB=
 if ls "$CARRY"/b/graphshim-*.tar.gz >/dev/null 2>&1; then
-    rm -rf "$B-b" && mkdir -p "$B-b" && tar -C "$B-b" -xzf "$CARRY"/b/graphshim-*.tar.gz &&
-        (cd "$B-b"/graphshim-* && ./configure >"$OUT/configure-b.log" 2>&1 && make -j16 >"$OUT/make-b.log" 2>&1) &&
-        SHIMB=$(echo "$B-b"/graphshim-*/src/.libs/libgraphshim.so)
+    build "$CARRY/b" "$B-b" -b && SHIMB=$PWD/src/.libs/libgraphshim.so
 fi
+build "$CARRY" "$B" "" || exit 1
+SHIM=$PWD/src/.libs/libgraphshim.so
 TD=$CARRY/workloads/torch_decode.py
 summary=$OUT/summary.txt; : >"$summary"
 note() { echo "$*" | tee -a "$summary"; }
