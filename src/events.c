@@ -56,12 +56,18 @@ static bool event_nodes(void)
     return have;
 }
 
+/* Whether e's latest record is in an open step and already issued (with
+ * all that came before it there). */
+static bool record_issued(const gs_event_t *ev)
+{
+    return gs_event_in_step(ev) != NULL && ev->index < ev->origin->issued;
+}
+
 /* Settles the step that holds e's latest record unissued, unless it is
  * `mine`; returns whether it did. */
 static bool settle_holder_of(gs_event_t *ev, gs_stream_t *mine)
 {
-    const gs_rec_t *r = gs_event_in_step(ev);
-    if (r == NULL || ev->origin == mine || ev->index < ev->origin->issued)
+    if (gs_event_in_step(ev) == NULL || ev->origin == mine || record_issued(ev))
         return false;
     gs_hold_settle(ev->origin, GS_BRK_event);
     return true;
@@ -334,7 +340,7 @@ bool gs_eng_event_host(gs_fn_id_t id, CUevent e, CUresult *answer)
     }
     if (id == GS_ID_cuEventQuery && gs_event_in_step(ev) != NULL) {
         gs_stream_t *g = ev->origin;
-        if (ev->index < g->issued) {
+        if (record_issued(ev)) {
             /* Issued, with all that came before it in the step: the driver
              * answers, and the step goes on (PyTorch's allocator queries
              * the event of a block a layer later: the step was one layer
