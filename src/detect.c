@@ -425,8 +425,10 @@ gs_template_t *gs_period_detect(gs_stream_t *st)
 {
     unsigned n = st->n, w = (unsigned)gs_opt.warmup;
     gs_template_t *t = NULL;
-    for (unsigned p = (unsigned)gs_opt.min_ops; p * w <= n && t == NULL && periodic_ok(st);
-         p++) {
+    /* Once: it reads the whole run, and the search tries up to n / w
+     * periods. */
+    bool ok = periodic_ok(st);
+    for (unsigned p = (unsigned)gs_opt.min_ops; p * w <= n && t == NULL && ok; p++) {
         unsigned i = 0;
         while (i < (w - 1) * p && st->recs[n - 1 - i].sig == st->recs[n - 1 - i - p].sig)
             i++;
@@ -447,11 +449,11 @@ gs_template_t *gs_period_detect(gs_stream_t *st)
     if (t == NULL)
         GS_TRACE("stream %#llx: %u ops without a barrier and no period of %u or more ops "
                  "repeats %ld times%s", (unsigned long long)st->key, n, (unsigned)gs_opt.min_ops,
-                 gs_opt.warmup, periodic_ok(st) ? "" : " (not searched: the run spans streams "
+                 gs_opt.warmup, ok ? "" : " (not searched: the run spans streams "
                  "or refers to its own events)");
     /* A run that no periodic template can follow may still be cut into
      * steps at one of its host functions (watchdog.c). */
-    if (t == NULL && !periodic_ok(st))
+    if (t == NULL && !ok)
         gs_watchdog_bootstrap(st);
     gs_step_reset(st);
     return t;
