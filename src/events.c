@@ -353,6 +353,7 @@ bool gs_eng_event_host(gs_fn_id_t id, CUevent e, CUresult *answer)
             /* Held: the GPU has not been given it, so its work is not
              * done, which is what the query says; the step goes on. */
             ev->queries++;
+            gs_count(GS_CTR_queries_held, 1);
             GS_TRACE("cuEventQuery(%p): its record is held in a step: not ready (%u)",
                      (void *)e, ev->queries);
             *answer = CUDA_ERROR_NOT_READY;

@@ -234,6 +234,7 @@ void gs_log_raw(const char *text, size_t len);
     X(edges_programmatic, "graph edges built: programmatic (PDL)")            \
     X(events_deferred, "event destroys deferred while the shim named them")  \
     X(hostfn_waits, "held host functions issued: the program waited for them") \
+    X(queries_held, "event queries answered not ready: the record was held") \
     X(div_mismatch, "divergence: an op differed from every template")        \
     X(div_barrier, "divergence: a barrier in the middle of a step")          \
     X(div_stream, "divergence: an op on another stream")                     \

@@ -151,7 +151,8 @@ pass "jaxupload: uploads on a stream of their own, the steps cut where the strea
 scenario spinquery
 atleast replays 20 spinquery
 grep -q "spins_ok=40" "$TMP/shim" || fail "spinquery: $(cat "$TMP/shim")"
-pass "spinquery: a host spinning on a held record's query gets its answer, $(st replays) replays"
+atleast queries_held 1 spinquery
+pass "spinquery: a host spinning on a held record's query gets its answer, $(st replays) replays, $(st queries_held) queries answered not ready"
 scenario slotwait
 atleast replays 40 slotwait
 pass "slotwait: a joined stream's wait on another step's record, $(st replays) replays"
