@@ -49,13 +49,17 @@ typedef struct {
     int last; /* the stream's last op that made a node, or -1 */
 } front_t;
 
-/* Adds a node to a frontier that has room (or already has it). */
-static void add_front(front_t *f, uint32_t node)
+/* Adds a node to a frontier (or finds it there); false when the frontier
+ * is full, even if it has the node: the step is then not made a template. */
+static bool add_front(front_t *f, uint32_t node)
 {
+    if (f->count + 1 > FRONT_MAX)
+        return false;
     for (unsigned i = 0; i < f->count; i++)
         if (f->n[i] == node)
-            return;
+            return true;
     f->n[f->count++] = node;
+    return true;
 }
 
 /* Whether node `a` is an ancestor of node `b` through the edges built so
@@ -142,15 +146,11 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n)
             }
             if (recs[j].flags & GS_REC_LEAF) {
                 /* What the record followed: its in-edges. */
-                for (uint32_t k = d->start[j]; k < d->start[j + 1]; k++) {
-                    if (f->count + 1 > FRONT_MAX)
+                for (uint32_t k = d->start[j]; k < d->start[j + 1]; k++)
+                    if (!add_front(f, d->edges[k].from))
                         goto fail;
-                    add_front(f, d->edges[k].from);
-                }
-            } else {
-                if (f->count + 1 > FRONT_MAX)
-                    goto fail;
-                add_front(f, j);
+            } else if (!add_front(f, j)) {
+                goto fail;
             }
             d->virt[i] = true;
             continue;

@@ -149,7 +149,7 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
          * shape does. */
         if (ev->notiming)
             r->flags |= GS_REC_LEAF;
-        r->sig = gs_mix(GS_OP_EVREC, (uint64_t)id | (ev->notiming ? 1ull << 32 : 0));
+        r->sig = gs_mix(GS_OP_EVREC, (uint64_t)id | (uint64_t)r->flags << 32);
         /* Where the record is, before it may go out in a launch (which can
          * end a periodic step: the record is then simply issued). */
         ev->origin = g;
