@@ -199,7 +199,7 @@ void add3(lane_t *l, CUstream s, int y, int a, int b, bool pdl)
 
 /* cnt = the first word of b0: ends a step with an op that reads what came
  * before, so that the edge into it carries data. */
-static void tail(lane_t *l, CUstream s)
+void tail(lane_t *l, CUstream s)
 {
     CK(cuMemcpyDtoDAsync_v2(l->cnt, l->b[0], 4, s));
 }

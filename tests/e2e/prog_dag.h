@@ -35,6 +35,8 @@ void axpy(lane_t *l, CUstream s, int y, int x, float a, bool pdl);
 void add3(lane_t *l, CUstream s, int y, int a, int b, bool pdl);
 /* The lane's counter, plus one, on s. */
 void inc(lane_t *l, CUstream s);
+/* The lane's counter set from b[0] on s: the step's result. */
+void tail(lane_t *l, CUstream s);
 /* The counter read back and the lane's stream synchronised. */
 void end_step(lane_t *l);
 
