@@ -411,6 +411,19 @@ static CUresult kernel_op(gs_fn_id_t id, CUfunction f, const unsigned grid[3],
 
 /* ------------------------------------------------------------ entry points */
 
+/* GRAPHSHIM_TEST_SPIN (passthrough only, options say so): a launch made
+ * dearer by a known amount, so that how much of a program's wall time
+ * follows the cost of its launches can be measured (a program whose launches
+ * are off its critical path cannot be sped up by cheaper ones). */
+static inline void passthrough_spin(void)
+{
+    if (GS_LIKELY(gs_opt.test_spin == 0))
+        return;
+    uint64_t until = gs_clock_ns() + (uint64_t)gs_opt.test_spin;
+    while (gs_clock_ns() < until)
+        ;
+}
+
 /* The engine went off (a capture began, or repeated failures turned it into
  * a pass-through) while steps held ops: they go out before anything else. */
 void gs_eng_flush_if_off(void)
@@ -431,6 +444,7 @@ CUresult gs_eng_launch(gs_fn_id_t id, CUfunction f, unsigned gx, unsigned gy,
     if (!gs_engine_on()) {
         gs_eng_flush_if_off();
         gs_count(GS_CTR_ops_passed, 1);
+        passthrough_spin();
         return REAL(launch_fn, id)(f, gx, gy, gz, bx, by, bz, shmem, s, params, extra);
     }
     const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
@@ -451,6 +465,7 @@ CUresult gs_eng_launch_ex(gs_fn_id_t id, const CUlaunchConfig *cfg, CUfunction f
     if (!gs_engine_on() || cfg == NULL) {
         gs_eng_flush_if_off();
         gs_count(GS_CTR_ops_passed, 1);
+        passthrough_spin();
         return REAL(launch_ex_fn, id)(cfg, f, params, extra);
     }
     const unsigned grid[3] = {cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ};

@@ -201,6 +201,11 @@ const gs_optdesc_t gs_optdescs[] = {
      "for tests only: every graph built leaves out its nth edge, so a test can "
      "prove that a missing dependency is caught", NULL, 0, 0, 1000000,
      OFF(test_drop_edge)},
+    {"TEST_SPIN", GS_OPT_LONG,
+     "an integer from 0 (none) to 1000000 (nanoseconds; passthrough mode only)",
+     "for measurements only: in passthrough mode every kernel launch waits this "
+     "long before it goes to the driver, to measure how much of a program's "
+     "time follows the cost of its launches", NULL, 0, 0, 1000000, OFF(test_spin)},
 };
 #undef OFF
 const size_t gs_noptdescs = sizeof gs_optdescs / sizeof gs_optdescs[0];
@@ -311,11 +316,23 @@ void gs_opt_format(const gs_optdesc_t *d, const gs_options_t *o, char *buf,
 
 const char *gs_opt_cross_check(gs_options_t *o)
 {
-    /* Both values were valid alone, so both fall back together. */
+    /* Each rule adds its sentence; the fields of a broken rule fall back
+     * together (both values were valid alone). */
+    static char msg[256];
+    size_t n = 0;
+    msg[0] = '\0';
     if (o->min_ops > o->max_ops) {
         o->min_ops = gs_opt_defaults.min_ops;
         o->max_ops = gs_opt_defaults.max_ops;
-        return "GRAPHSHIM_MIN_OPS exceeds GRAPHSHIM_MAX_OPS";
+        n += (size_t)snprintf(msg + n, sizeof msg - n,
+                              "GRAPHSHIM_MIN_OPS exceeds GRAPHSHIM_MAX_OPS; keeping the "
+                              "defaults %ld and %ld", o->min_ops, o->max_ops);
     }
-    return NULL;
+    /* A spin in replay mode would be charged to the shim's own launches. */
+    if (o->test_spin != 0 && o->mode != GS_MODE_PASSTHROUGH) {
+        o->test_spin = 0;
+        snprintf(msg + n, sizeof msg - n, "%sGRAPHSHIM_TEST_SPIN applies only with "
+                 "GRAPHSHIM_MODE=passthrough; keeping the default 0", n ? ". " : "");
+    }
+    return msg[0] ? msg : NULL;
 }

@@ -30,7 +30,7 @@ void gs_options_init(void)
     const char *cross = gs_opt_cross_check(&o);
     gs_opt = o;
     if (cross != NULL)
-        GS_WARN("%s; keeping the defaults %ld and %ld", cross, o.min_ops, o.max_ops);
+        GS_WARN("%s", cross);
     /* Warn after the log level itself is known. */
     for (size_t i = 0; i < nbad; i++) {
         char var[64];

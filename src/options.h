@@ -43,6 +43,7 @@ typedef struct {
     char dump_dir[256];    /* where template dumps go */
     char test_fail[256];   /* tests only: make the shim's own calls fail */
     long test_drop_edge;   /* tests only: leave out the n-th edge of each graph */
+    long test_spin;        /* measurements only: ns each launch waits in passthrough */
 } gs_options_t;
 
 /* The defaults, in this initialiser and nowhere else: the library's gs_opt
@@ -56,7 +57,7 @@ typedef struct {
         .max_graphs = 64, .staging_max = 64 << 10, .chunk_ops = 128,         \
         .chunk_first = 8, .payoff = 1, .host_wait = 500,                     \
         .deny_kernels = "", .dump_dir = "", .test_fail = "",                 \
-        .test_drop_edge = 0,                                                 \
+        .test_drop_edge = 0, .test_spin = 0,                                 \
     }
 extern const gs_options_t gs_opt_defaults;
 

@@ -16,7 +16,8 @@
 #   eager loop, with `graphshim report`; gpu: only the GPU tests of make
 #   check (GPU_TESTS, quicker than all of check); jax: tools/jax-eager.py
 #   (JAXARGS, or several sets in JAX_SETS separated by ";"; modes in
-#   JAX_MODES: pass observe replay, replay1 with one graph a step, replayb
+#   JAX_MODES: pass observe replay, spin (passthrough, every launch JAX_SPIN
+#   ns dearer: how much of a step the launches decide), replay1 with one graph a step, replayb
 #   with the build in CARRY/b, replayx with the variables in JAX_XENV;
 #   the trace run's JAX_TRACE_MODE and
 #   JAX_TRACE_ARGS) and streams: tools/torch-streams.py (STARGS; modes in
@@ -237,6 +238,7 @@ if [[ " $PARTS " == *" jax "* ]]; then
         case $2 in
         plain) python3 tools/jax-eager.py $JAXARGS ;;
         pass) GRAPHSHIM_MODE=passthrough LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
+        spin) GRAPHSHIM_MODE=passthrough GRAPHSHIM_TEST_SPIN=${JAX_SPIN:-10000} LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
         observe) GRAPHSHIM_MODE=observe LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
         replay) GRAPHSHIM_STATS=1 GRAPHSHIM_STATS_FILE=$OUT/$1.json LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
         replayb) GRAPHSHIM_STATS=1 LD_PRELOAD=$SHIMB python3 tools/jax-eager.py $JAXARGS ;;
@@ -244,7 +246,7 @@ if [[ " $PARTS " == *" jax "* ]]; then
         replayx) env GRAPHSHIM_STATS=1 $JAX_XENV LD_PRELOAD=$SHIM python3 tools/jax-eager.py $JAXARGS ;;
         esac
     }
-    export SHIM SHIMB OUT JAX_XENV="${JAX_XENV:-}"
+    export SHIM SHIMB OUT JAX_XENV="${JAX_XENV:-}" JAX_SPIN="${JAX_SPIN:-10000}"
     # JAX_SETS: more than one set of arguments, each its own rounds (";"
     # between sets), e.g. "--steps=300;--steps=1000 --fast=1".
     IFS=';' read -ra jsets <<<"${JAX_SETS:-$JAXARGS}"

@@ -165,6 +165,20 @@ static void test_engine_options(void **state)
     assert_int_equal(gs_opt.min_ops, 2);
     assert_int_equal(gs_opt.max_ops, 4096);
     assert_int_equal(cm_count(log, "exceeds GRAPHSHIM_MAX_OPS"), 1);
+    /* A launch spin is for passthrough only; in replay it is dropped with
+     * one warning, beside the other rule's. */
+    setenv("GRAPHSHIM_TEST_SPIN", "5000", 1);
+    init_with_log(log, sizeof log);
+    assert_int_equal(gs_opt.test_spin, 0);
+    assert_int_equal(gs_opt.min_ops, 2);
+    assert_int_equal(cm_count(log, "exceeds GRAPHSHIM_MAX_OPS"), 1);
+    assert_int_equal(cm_count(log, "GRAPHSHIM_TEST_SPIN applies only"), 1);
+    setenv("GRAPHSHIM_MODE", "passthrough", 1);
+    init_with_log(log, sizeof log);
+    assert_int_equal(gs_opt.test_spin, 5000);
+    assert_int_equal(cm_count(log, "GRAPHSHIM_TEST_SPIN"), 0);
+    unsetenv("GRAPHSHIM_TEST_SPIN");
+    unsetenv("GRAPHSHIM_MODE");
     const char *vars[] = {"GRAPHSHIM_WARMUP", "GRAPHSHIM_MAX_GRAPHS", "GRAPHSHIM_STAGING_MAX",
                           "GRAPHSHIM_CHUNK_OPS", "GRAPHSHIM_DENY_KERNELS", "GRAPHSHIM_MIN_OPS",
                           "GRAPHSHIM_MAX_OPS", "GRAPHSHIM_LOG_FILE"};
