@@ -243,10 +243,17 @@ typedef struct {
     gs_edge_t *edges;
     uint32_t nedges;
     bool *virt;     /* record i makes no graph node */
+    uint32_t *into; /* a host function merged: the host node that runs it */
 } gs_dag_t;
+#define GS_DAG_NONE UINT32_MAX
 
 /* Computes the DAG of recs[0..n). false when out of memory. */
 bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n);
+/* The same, with the template's chunks (chunk_of[i]: record i's; NULL: one)
+ * and, when merge_host, host functions run in a later host node of their
+ * stream and chunk where only waits on the step's events lie between. */
+bool gs_dag_build_chunked(gs_dag_t *d, const gs_rec_t *recs, unsigned n,
+                          const uint32_t *chunk_of, bool merge_host);
 void gs_dag_free(gs_dag_t *d);
 
 /* ----------------------------------------------------------- graph.c */
@@ -268,6 +275,7 @@ typedef struct gs_node {
     bool sup;               /* a record superseded in this launch (graph.c) */
     CUhostFn fn;            /* host node */
     void *fdata;
+    struct gs_hostrun *run; /* a host node that runs several (hostrun.c) */
     /* GRAPHSHIM_DUMP_DIR only: how often each argument (kernels: each
      * parameter, then the grid) changed between replays. */
     uint32_t *chg, *psize;  /* psize: (offset, size) of each parameter */
@@ -284,6 +292,7 @@ typedef struct {
     unsigned first, count;
     unsigned nev;           /* event records, waits and host functions in it */
     unsigned frees_seen;    /* gs_frees when its copy nodes were last set */
+    unsigned nruns;         /* host nodes in it that run several */
 } gs_chunk_t;
 
 /* Counts the program's calls that free or unmap memory. A memcpy node with
@@ -338,6 +347,27 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
 bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
                            unsigned base, const uint8_t *arena, CUstream s, bool *busy);
 void gs_graph_destroy(gs_template_t *t);
+/* ---------------------------------------------------------- hostrun.c */
+
+/* Host functions of one stream run from one host node (dag.c says which). */
+typedef struct gs_hostrun gs_hostrun_t;
+/* A run calling the host functions of the template's records members[0..k)
+ * in that order; NULL when out of memory. */
+gs_hostrun_t *gs_hostrun_new(const uint32_t *members, unsigned k);
+size_t gs_hostrun_bytes(unsigned k);
+unsigned gs_hostrun_count(const gs_hostrun_t *h);
+/* Whether the next launch's slot is free (its last launch's callback ran). */
+bool gs_hostrun_ready(const gs_hostrun_t *h);
+/* Fills the next slot from the template's records; the host node's data. */
+void *gs_hostrun_fill(gs_hostrun_t *h, const gs_rec_t *recs);
+/* The slot filled went out with a launch: the next one is filled next. */
+void gs_hostrun_launched(gs_hostrun_t *h);
+/* The host node's function: calls a slot's functions in order. */
+void CUDA_CB gs_hostrun_call(void *slot);
+/* Frees it once its pending callbacks have run (NULL: only those freed
+ * before whose callbacks have run since). */
+void gs_hostrun_free(gs_hostrun_t *h);
+
 /* Checks that the driver has every graph function the engine needs. */
 bool gs_graph_available(void);
 /* Whether the driver takes event and host nodes (issue 10's step kinds);

@@ -146,6 +146,10 @@ void gs_graph_destroy(gs_template_t *t)
         if (nd->kind == GS_OP_EVREC || nd->kind == GS_OP_EVWAIT)
             nd->ev = NULL;
     }
+    for (unsigned i = 0; t->nodes != NULL && i < t->len; i++) {
+        gs_hostrun_free(t->nodes[i].run); /* later, if callbacks are pending */
+        t->nodes[i].run = NULL;
+    }
     if (t->ph != NULL)
         GS_CALL(cuEventDestroy_v2, t->ph);
     t->ph = NULL;
@@ -251,8 +255,10 @@ static CUresult add_node(gs_template_t *t, CUgraph g, const gs_rec_t *rec, unsig
         return GS_CALL(cuGraphAddEventWaitNode, &nd->node, g, deps, ndeps, nd->ev);
     case GS_OP_HOST: {
         CUDA_HOST_NODE_PARAMS h = {rec->u.h.fn, rec->u.h.data};
-        nd->fn = rec->u.h.fn;
-        nd->fdata = rec->u.h.data;
+        if (nd->run != NULL) /* each launch points it at a slot filled for it */
+            h = (CUDA_HOST_NODE_PARAMS){gs_hostrun_call, NULL};
+        nd->fn = h.fn;
+        nd->fdata = h.userData;
         *what = "cuGraphAddHostNode";
         return GS_CALL(cuGraphAddHostNode, &nd->node, g, deps, ndeps, &h);
     }
@@ -381,6 +387,36 @@ static unsigned chunk_sizes(unsigned len, gs_chunk_t *ch)
     return n;
 }
 
+/* The DAG of the template's chunks, and the runs of host functions that
+ * share a node (GRAPHSHIM_HOST_MERGE): each node that runs others gets its
+ * run. false when out of memory. */
+static bool build_dag(gs_template_t *t, const gs_rec_t *recs, gs_dag_t *dag)
+{
+    uint32_t *chunk_of = malloc(((size_t)t->len + 1) * sizeof *chunk_of);
+    uint32_t *members = malloc(((size_t)t->len + 1) * sizeof *members);
+    bool ok = chunk_of != NULL && members != NULL;
+    for (unsigned c = 0; ok && c < t->nchunks; c++)
+        for (unsigned i = t->chunks[c].first; i < t->chunks[c].first + t->chunks[c].count; i++)
+            chunk_of[i] = c;
+    ok = ok && gs_dag_build_chunked(dag, recs, t->len, chunk_of, gs_opt.host_merge != 0);
+    for (unsigned j = 0; ok && j < t->len; j++) {
+        if (recs[j].kind != GS_OP_HOST || dag->virt[j])
+            continue;
+        unsigned k = 0;
+        for (unsigned i = t->chunks[chunk_of[j]].first; i < j; i++)
+            if (dag->into[i] == j)
+                members[k++] = i;
+        if (k == 0)
+            continue;
+        members[k++] = j;
+        ok = (t->nodes[j].run = gs_hostrun_new(members, k)) != NULL;
+        t->chunks[chunk_of[j]].nruns += ok;
+    }
+    free(chunk_of);
+    free(members);
+    return ok;
+}
+
 bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
                     CUstream s)
 {
@@ -406,15 +442,15 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
             if ((r = GS_CALL(cuEventCreate, &t->ph, CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS)
                 goto fail;
         }
-    what = "the DAG builder";
-    build_edges = 0;
-    if (!gs_dag_build(&dag, recs, t->len))
-        goto fail;
     t->nchunks = chunk_sizes(t->len, NULL);
     if ((t->chunks = calloc(t->nchunks, sizeof *t->chunks)) == NULL)
         goto fail;
     gs_mem_account((long long)(t->nchunks * sizeof *t->chunks), 0);
     chunk_sizes(t->len, t->chunks);
+    what = "the DAG builder";
+    build_edges = 0;
+    if (!build_dag(t, recs, &dag))
+        goto fail;
     uint8_t *at = block;
     for (unsigned c = 0; c < t->nchunks; c++) {
         gs_chunk_t *ch = &t->chunks[c];
@@ -517,14 +553,19 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
         return r;
     }
     case GS_OP_HOST: {
-        if (nd->fn == rec->u.h.fn && nd->fdata == rec->u.h.data)
+        if (nd->node == NULL) /* it runs from a later host node, which reads it */
             return CUDA_SUCCESS;
         CUDA_HOST_NODE_PARAMS h = {rec->u.h.fn, rec->u.h.data};
+        if (nd->run != NULL) /* the slot for this launch (gs_hostrun_ready said free) */
+            h = (CUDA_HOST_NODE_PARAMS){gs_hostrun_call,
+                                        gs_hostrun_fill(nd->run, rec - (nd - t->nodes))};
+        if (nd->fn == h.fn && nd->fdata == h.userData)
+            return CUDA_SUCCESS;
         CUresult r = GS_CALL(cuGraphExecHostNodeSetParams, exec, nd->node, &h);
         if (r == CUDA_SUCCESS) {
-            gs_dump_change(nd, nd->fn != rec->u.h.fn ? 0 : 1);
-            nd->fn = rec->u.h.fn;
-            nd->fdata = rec->u.h.data;
+            gs_dump_change(nd, nd->fn != h.fn ? 0 : 1);
+            nd->fn = h.fn;
+            nd->fdata = h.userData;
             *patched = true;
         }
         return r;
@@ -619,6 +660,13 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
             return false;
         }
     }
+    /* A run's next slot is still waiting for its callbacks: 32 launches of
+     * the chunk behind, the step goes out eagerly. */
+    for (unsigned i = ch->first; ch->nruns > 0 && i < ch->first + ch->count; i++)
+        if (t->nodes[i].run != NULL && !gs_hostrun_ready(t->nodes[i].run)) {
+            *busy = true;
+            return false;
+        }
     unsigned long long patched = 0;
     bool refresh = ch->frees_seen != gs_frees;
     if (ch->nev > 0)
@@ -639,6 +687,11 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         t->failed = true;
         return false;
     }
+    for (unsigned i = ch->first; ch->nruns > 0 && i < ch->first + ch->count; i++)
+        if (t->nodes[i].run != NULL) {
+            gs_hostrun_launched(t->nodes[i].run);
+            gs_count(GS_CTR_hostfns_merged, gs_hostrun_count(t->nodes[i].run) - 1);
+        }
     if (t->done != NULL) {
         if ((r = GS_CALL(cuEventRecord, t->done, s)) != CUDA_SUCCESS) {
             /* The chunk is on its way; without the event its staging can

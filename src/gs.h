@@ -235,10 +235,11 @@ void gs_log_raw(const char *text, size_t len);
     X(events_deferred, "event destroys deferred while the shim named them")  \
     X(hostfn_waits, "held host functions issued: the program waited for them") \
     X(queries_held, "event queries answered not ready: the record was held") \
+    X(hostfns_merged, "host functions replayed from another's host node")    \
     X(div_mismatch, "divergence: an op differed from every template")        \
     X(div_barrier, "divergence: a barrier in the middle of a step")          \
     X(div_stream, "divergence: an op on another stream")                     \
-    X(div_staging, "divergence: staging still read by the last replay")      \
+    X(div_staging, "divergence: staging or host slots still used by the last replays") \
     X(div_full, "divergence: step buffer full")                              \
     X(fb_build, "fallback: graph build failed")                              \
     X(fb_patch, "fallback: patching a node failed")                          \

@@ -184,6 +184,11 @@ const gs_optdesc_t gs_optdescs[] = {
      "shim issues it (the program may be waiting for the callback, as JAX "
      "does); a host function waited for ends its step from then on; 0: every "
      "host function ends its step", NULL, 0, 0, 1000000, OFF(host_wait)},
+    {"HOST_MERGE", GS_OPT_BOOL, "1/true/yes/on or 0/false/no/off",
+     "host functions of one stream with only waits on the step's own events "
+     "between them run from one host node of a graph, in their order (a host "
+     "node costs a launch about ten kernel nodes' time); 0: a node each",
+     NULL, 0, 0, 0, OFF(host_merge)},
     {"CHUNK_FIRST", GS_OPT_LONG, "an integer from 1 to 65536",
      "nodes in a template's first chunk (the GPU starts on a step once they "
      "are in); each next chunk doubles, up to GRAPHSHIM_CHUNK_OPS",

@@ -39,6 +39,7 @@ typedef struct {
     long chunk_first;      /* nodes in the first chunk; later ones double */
     int payoff;            /* retire templates whose replays do not pay */
     long host_wait;        /* us a held host function's step may stall; 0: they end steps */
+    int host_merge;        /* host functions of a stream share host nodes */
     char deny_kernels[1024]; /* extra kernel-name patterns never graphed */
     char dump_dir[256];    /* where template dumps go */
     char test_fail[256];   /* tests only: make the shim's own calls fail */
@@ -55,7 +56,7 @@ typedef struct {
         .log_limit = 10000, .stats = GS_STATS_OFF, .stats_file = "",         \
         .history = 4096, .warmup = 3, .min_ops = 2, .max_ops = 4096,         \
         .max_graphs = 64, .staging_max = 64 << 10, .chunk_ops = 128,         \
-        .chunk_first = 8, .payoff = 1, .host_wait = 500,                     \
+        .chunk_first = 8, .payoff = 1, .host_wait = 500, .host_merge = 1,    \
         .deny_kernels = "", .dump_dir = "", .test_fail = "",                 \
         .test_drop_edge = 0, .test_spin = 0,                                 \
     }

@@ -149,7 +149,8 @@ const char *gs_breaker_advice(gs_breaker_t why, const char *detail)
                "by another stream): report it with this summary";
     case GS_BRK_staging:
         return "the next step's host-to-device copies came while the last replay could "
-               "still read their staging; if it happens often, report it";
+               "still read their staging, or its merged host functions came while 32 "
+               "replays' callbacks were pending; if it happens often, report it";
     case GS_BRK_full:
         return "steps longer than GRAPHSHIM_MAX_OPS: raise it (up to 65536)";
     case GS_BRK_mismatch:

@@ -105,6 +105,20 @@ atleast replays 10 evsync
 # each still finds what came before it done.
 scenario leafobs
 atleast replays 20 leafobs
+# Callbacks on one stream with only waits between them run from one host
+# node (GRAPHSHIM_HOST_MERGE), each reading what its own op copied; the
+# same with a host node each, with one graph a step, and with chunks of 3.
+scenario hostobs
+atleast replays 30 hostobs
+atleast hostfns_merged 30 hostobs
+scenario hostobs GRAPHSHIM_CHUNK_OPS=0
+[ "$(st hostfns_merged)" -eq $((3 * $(st replays))) ] ||
+    fail "hostobs (one graph a step): $(st hostfns_merged) host functions merged in $(st replays) replays, expected 3 a replay"
+scenario hostobs GRAPHSHIM_CHUNK_OPS=3
+scenario hostobs GRAPHSHIM_HOST_MERGE=0
+[ "$(st hostfns_merged)" -eq 0 ] || fail "hostobs: GRAPHSHIM_HOST_MERGE=0 merged $(st hostfns_merged)"
+atleast replays 30 "hostobs (a host node each)"
+pass "hostobs: callbacks that read their op's copy, run from one host node: identical"
 # The host waits for a callback in the middle of the step, with no call the
 # shim sees. A held host function would never run: the watchdog issues it
 # (once per seed, GRAPHSHIM_HOST_WAIT) and that host function ends the step
@@ -209,8 +223,9 @@ pass "the same with chunks of 3 ops"
 # Every edge matters: leaving out any one of them is caught. (Not streams:
 # its first layer's records are superseded by the second's, so the edge
 # into each is one nothing can see; leafobs has a fork and a join whose
-# records the host synchronises with.)
-for sc in pdl leafobs; do
+# records the host synchronises with; hostobs a host node that runs four
+# callbacks, each reading a copy.)
+for sc in pdl leafobs hostobs; do
     scenario $sc GRAPHSHIM_CHUNK_OPS=0
     edges=$(( $(st edges_full) + $(st edges_programmatic) ))
     graphs=$(st graphs_built)

@@ -48,6 +48,9 @@
  * leafobs   a fork and a join by events without timing; after the step the
  *           host synchronises with each event and reads what its stream
  *           copied to the host before the record
+ * hostobs   JAX's callback stream with callbacks that read what each op
+ *           copied to the host (the shim runs them from one host node);
+ *           after the step the host reads the copies by the events too
  * hostwait  a host function in the middle of every step, whose callback
  *           the host waits for before it goes on (as JAX waits for each
  *           value it reads back), without a synchronising call
@@ -707,7 +710,7 @@ static const scenario_t scenarios[] = {
     {"slotwait", step_slotwait, true}, {"spinquery", step_spinquery, true},
     {"capfork", step_capfork, true},   {"evict", step_evict, true},
     {"jaxlike", step_jaxlike, false},  {"jaxupload", step_jaxupload, false},
-    {"tiny", step_tiny, false},
+    {"tiny", step_tiny, false},        {"hostobs", step_hostobs, true},
     {"tiny3", step_tiny3, false},      {"tinyvar", step_tinyvar, false},
 };
 
@@ -772,6 +775,8 @@ int main(int argc, char **argv)
     fold(&l.acc, &elapsed_ok, sizeof elapsed_ok);
     fold(&l.acc, &evsync_seen, sizeof evsync_seen);
     fold(&l.acc, &leafobs_seen, sizeof leafobs_seen);
+    fold(&l.acc, &hostobs_cb, sizeof hostobs_cb);
+    fold(&l.acc, &hostobs_seen, sizeof hostobs_seen);
     fold(&l.acc, &spins_ok, sizeof spins_ok);
     printf("scenario=%s steps=%d result=%016llx host_steps=%d elapsed_ok=%d callbacks_missed=%d "
            "spins_ok=%d\n",

@@ -51,5 +51,7 @@ void step_jaxwait(lane_t *l, int step);
 void step_jaxupload(lane_t *l, int step);
 extern uint64_t leafobs_seen; /* what the host read after each event */
 void step_leafobs(lane_t *l, int step);
+extern uint64_t hostobs_cb, hostobs_seen; /* what callbacks and host read */
+void step_hostobs(lane_t *l, int step);
 
 #endif

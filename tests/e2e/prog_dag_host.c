@@ -4,8 +4,9 @@
  * back; one op as XLA dispatches it eagerly (xlaop); XLA's eager program
  * with a readback on a second stream (jaxlike); and JAX's eager decode
  * loop, which never synchronises at all (jaxwait), and with the scalars it
- * uploads on a stream of their own (jaxupload); and the host
- * synchronising with a fork's and a join's events (leafobs). The
+ * uploads on a stream of their own (jaxupload); the host synchronising
+ * with a fork's and a join's events (leafobs); and callbacks that read what
+ * the op before each copied to the host (hostobs). The
  * scenarios' own descriptions are at the top of prog_dag.c. */
 #include "config.h"
 
@@ -215,4 +216,48 @@ void step_leafobs(lane_t *l, int step)
         memcpy(&bits, &leafobs_pin[k], sizeof bits);
         leafobs_seen = leafobs_seen * 31 + bits;
     }
+}
+
+/* hostobs: JAX's callback stream, with callbacks that look: each op's
+ * kernel rewrites one buffer, its stream copies it to page-locked memory
+ * and records an event, and a callback on the callback stream, after a
+ * wait on that event, folds what the copy wrote into a hash, in callback
+ * order. The ops alternate between the lane's stream and a second one
+ * forked from it, so the callbacks follow two chains: the shim runs the
+ * four from one host node (GRAPHSHIM_HOST_MERGE), which must follow both.
+ * After the step the host synchronises with each event and reads the copy
+ * too. Every edge carries data: a kernel reads and writes the buffer the
+ * copy before it on its stream read; the callbacks' node and each record
+ * follow a copy. */
+static float *hostobs_pin;
+static int hostobs_idx[4] = {0, 1, 2, 3};
+uint64_t hostobs_cb = 14695981039346656037ull, hostobs_seen;
+
+static void CUDA_CB hostobs_look(void *p)
+{
+    fold(&hostobs_cb, &hostobs_pin[*(int *)p], sizeof *hostobs_pin);
+}
+
+void step_hostobs(lane_t *l, int step)
+{
+    (void)step;
+    if (hostobs_pin == NULL)
+        CK(cuMemAllocHost_v2((void **)&hostobs_pin, 4 * sizeof *hostobs_pin));
+    CK(cuEventRecord(evs[4], l->s));
+    CK(cuStreamWaitEvent(side[1], evs[4], 0));
+    for (int op = 0; op < 4; op++) {
+        CUstream s = op % 2 ? side[1] : l->s;
+        axpy(l, s, 1 + op % 2, 0, 0.5f + 0.25f * (float)op, false);
+        CK(cuMemcpyDtoHAsync_v2(&hostobs_pin[op], l->b[1 + op % 2], sizeof *hostobs_pin, s));
+        CK(cuEventRecord(evs[op], s));
+        CK(cuStreamWaitEvent(side[0], evs[op], 0));
+        CK(cuLaunchHostFunc(side[0], hostobs_look, &hostobs_idx[op]));
+    }
+    for (int op = 0; op < 4; op++) {
+        CK(cuEventSynchronize(evs[op]));
+        uint32_t bits;
+        memcpy(&bits, &hostobs_pin[op], sizeof bits);
+        hostobs_seen = hostobs_seen * 31 + bits;
+    }
+    CK(cuStreamSynchronize(side[0])); /* the callbacks ran: the hash is theirs */
 }

@@ -228,6 +228,63 @@ static void test_external_wait_and_host(void **state)
     gs_dag_free(&d);
 }
 
+/* Host functions merged (GRAPHSHIM_HOST_MERGE): a host function runs in the
+ * next one of its stream when only waits on the step's own events lie
+ * between them and both are in one chunk; the node that runs them depends
+ * on everything each depended on. */
+static void test_host_runs(void **state)
+{
+    (void)state;
+    add(GS_OP_KERNEL, 0, 0, -1);          /* 0: A */
+    add(GS_OP_EVREC, 0, GS_REC_LEAF, -1); /* 1: e0 on A */
+    add(GS_OP_KERNEL, 2, 0, -1);          /* 2: C */
+    add(GS_OP_EVREC, 2, GS_REC_LEAF, -1); /* 3: e1 on C */
+    add(GS_OP_EVWAIT, 1, 0, 1);           /* 4: B waits e0: joins 0 */
+    add(GS_OP_HOST, 1, 0, -1);            /* 5: runs in 10 */
+    add(GS_OP_KERNEL, 0, 0, -1);          /* 6: another stream's op: no matter */
+    add(GS_OP_EVWAIT, 1, 0, 3);           /* 7: B waits e1: joins 2 */
+    add(GS_OP_HOST, 1, 0, -1);            /* 8: runs in 10 */
+    add(GS_OP_EVWAIT, 1, 0, 1);           /* 9 */
+    add(GS_OP_HOST, 1, 0, -1);            /* 10: runs 5, 8, itself; after 0 and 2 */
+    add(GS_OP_EVWAIT, 1, 0, -1);          /* 11: an event from before the step: a node */
+    add(GS_OP_HOST, 1, 0, -1);            /* 12: its own node */
+    add(GS_OP_EVREC, 1, 0, -1);           /* 13: a record between: stops a run */
+    add(GS_OP_HOST, 1, 0, -1);            /* 14: its own node */
+    add(GS_OP_HOST, 1, 0, -1);            /* 15: next chunk: its own node */
+    add(GS_OP_HOST, 1, 0, -1);            /* 16: runs in 17 */
+    add(GS_OP_KERNEL, 1, 0, -1);          /* 17: an op between: stops it */
+    add(GS_OP_HOST, 1, 0, -1);            /* 18 */
+    uint32_t chunk_of[19];
+    for (unsigned i = 0; i < n; i++)
+        chunk_of[i] = i < 15 ? 0 : 1;
+    gs_dag_t d;
+    assert_true(gs_dag_build_chunked(&d, recs, n, chunk_of, true));
+    assert_true(d.virt[5] && d.virt[8]);
+    assert_int_equal(d.into[5], 10);
+    assert_int_equal(d.into[8], 10);
+    assert_false(d.virt[10]);
+    assert_int_equal(d.into[10], GS_DAG_NONE); /* the wait after it is a node */
+    assert_string_equal(edges_of(&d, 10), "0:0 2:0");
+    assert_false(d.virt[11]);
+    assert_string_equal(edges_of(&d, 11), "10:0");
+    assert_int_equal(d.into[12], GS_DAG_NONE);
+    assert_int_equal(d.into[14], GS_DAG_NONE); /* the chunk ends */
+    assert_int_equal(d.into[15], 16);
+    assert_int_equal(d.into[16], GS_DAG_NONE); /* a kernel follows */
+    assert_string_equal(edges_of(&d, 16), "14:0");
+    gs_dag_free(&d);
+    /* Without merging, or as one chunk: a node each, or one run more. */
+    assert_true(gs_dag_build_chunked(&d, recs, n, chunk_of, false));
+    for (unsigned i = 0; i < n; i++)
+        assert_int_equal(d.into[i], GS_DAG_NONE);
+    assert_string_equal(edges_of(&d, 8), "5:0 2:0");
+    gs_dag_free(&d);
+    assert_true(gs_dag_build_chunked(&d, recs, n, NULL, true));
+    assert_int_equal(d.into[14], 16); /* through 15, one chunk now */
+    assert_int_equal(d.into[15], 16);
+    gs_dag_free(&d);
+}
+
 static void test_too_many_joins(void **state)
 {
     (void)state;
@@ -276,6 +333,7 @@ int main(void)
         cmocka_unit_test_setup(test_rerecorded_on_one_stream, reset),
         cmocka_unit_test_setup(test_implied_edges, reset),
         cmocka_unit_test_setup(test_external_wait_and_host, reset),
+        cmocka_unit_test_setup(test_host_runs, reset),
         cmocka_unit_test_setup(test_too_many_joins, reset),
         cmocka_unit_test(test_every_attribute_decided),
     };
