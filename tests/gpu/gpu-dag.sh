@@ -16,7 +16,7 @@ ptx=$top_builddir/tests/gpu/fuzz_kernels.ptx
 gpu_need gpu-dag "$prog" "$ptx"
 pre=$(shim_preload)
 status=0
-for sc in pdl pdlmix attrs pt ptlegacy streams fan pool noreturn hostfn hostwait jaxwait jaxupload slotwait spinquery xrecord leafobs torchlike timing extwait; do
+for sc in pdl pdlmix attrs pt ptlegacy streams fan pool noreturn hostfn hostwait jaxwait jaxupload slotwait spinquery xrecord leafobs hostobs torchlike timing extwait; do
     "$prog" "$sc" --module="$ptx" >"$tmp/plain" 2>"$tmp/plain.err" ||
         { echo "FAIL: $sc without the shim: $(tail -2 "$tmp/plain.err")"; status=1; continue; }
     # jaxwait never synchronises: its steps form only once a run of it
@@ -41,9 +41,15 @@ for sc in pdl pdlmix attrs pt ptlegacy streams fan pool noreturn hostfn hostwait
             echo "FAIL: $sc: $fb graph patches or launches failed: $(grep warning "$tmp/shim.err" | head -2)"
             status=1
         fi
+        # Host functions merged into one host node must have run on a GPU.
+        if [ "$sc" = hostobs ] && [ "$(stats_get "$tmp/st" totals.hostfns_merged)" -eq 0 ]; then
+            echo "FAIL: $sc (chunks of $chunk): no host functions merged"
+            status=1
+        fi
         echo "gpu-dag: $sc (chunks of $chunk): identical; $(stats_get "$tmp/st" totals.ops_replayed) of" \
             "$(stats_get "$tmp/st" totals.ops) ops replayed, $(stats_get "$tmp/st" totals.replays) replays," \
-            "edges $(stats_get "$tmp/st" totals.edges_full) full / $(stats_get "$tmp/st" totals.edges_programmatic) programmatic"
+            "edges $(stats_get "$tmp/st" totals.edges_full) full / $(stats_get "$tmp/st" totals.edges_programmatic) programmatic," \
+            "$(stats_get "$tmp/st" totals.hostfns_merged) host functions merged"
     done
 done
 grep -q "elapsed_ok=40" "$tmp/shim" 2>/dev/null || true
