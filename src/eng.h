@@ -583,6 +583,7 @@ extern GS_HIDDEN pthread_mutex_t gs_eng_lock;
 extern GS_HIDDEN unsigned gs_eng_call;
 extern GS_HIDDEN bool gs_eng_disabled;
 extern GS_HIDDEN atomic_int gs_captures;
+extern GS_HIDDEN atomic_bool gs_paused;
 /* A graph call failed: counts it, and past the limit turns the engine into
  * a pass-through for the rest of the process. */
 void gs_eng_failure(gs_counter_t reason, const char *what, CUresult r);
@@ -590,7 +591,8 @@ void gs_eng_failure(gs_counter_t reason, const char *what, CUresult r);
 static inline bool gs_engine_on(void)
 {
     return gs_opt.mode != GS_MODE_PASSTHROUGH && !gs_eng_disabled &&
-           atomic_load_explicit(&gs_captures, memory_order_relaxed) == 0 && !gs_inert;
+           atomic_load_explicit(&gs_captures, memory_order_relaxed) == 0 && !gs_inert &&
+           !atomic_load_explicit(&gs_paused, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------ ops.c */

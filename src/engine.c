@@ -1,6 +1,7 @@
 /* engine.c: what the engine's parts share: the lock, the switch that turns
  * the engine into a pass-through after repeated graph failures, the
- * program's captures in progress, and the test-only fault switches.
+ * program's captures in progress, the program's pause (graphshim_pause),
+ * and the test-only fault switches.
  *
  * The engine (DESIGN.md section 3) lives in: record.c (what an op is),
  * attrs.c (launch attributes), detect.c (steps and templates), dag.c (a
@@ -10,6 +11,7 @@
  */
 #include "config.h"
 #include "eng.h"
+#include "graphshim.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,22 @@ unsigned gs_eng_call;
 bool gs_eng_disabled;
 unsigned gs_frees; /* under gs_eng_lock */
 atomic_int gs_captures; /* program captures in progress */
+atomic_bool gs_paused;  /* graphshim_pause */
 static unsigned failures;
+
+/* The public pause: the engine is off while it is set, exactly as during a
+ * capture (every entry point sees gs_engine_on() false, issues what steps
+ * still hold and forwards the call); templates stay for the resume. One
+ * process can then time the same loop with and without the shim, block by
+ * block (tools/jax-eager.py --ab), where separate runs on a lent host
+ * differ by a third. */
+GS_EXPORT int graphshim_pause(int paused)
+{
+    bool was = atomic_exchange_explicit(&gs_paused, paused != 0, memory_order_relaxed);
+    if (paused)
+        gs_eng_flush_if_off();
+    return was;
+}
 
 /* ------------------------------------------------------------ set-up */
 

@@ -6,7 +6,7 @@
 # shim's per-call cost, and the PyTorch profiler's kernel count. Logs go to
 # $OUT; a short table is printed last.
 #   tools/device-run.sh CARRY_DIR [PART...]
-#   PART: check bench variants torch compile count cost diag gpu tiny sweep jax streams
+#   PART: check bench variants torch compile count cost diag gpu tiny sweep jax jaxab streams
 #   (default: all but compile, diag, gpu, tiny and sweep; variants: option
 #   sets in VARIANT_SETS, modes in VARIANT_MODES, VARIANT_PDL= skips the
 #   PDL row). tiny: the
@@ -257,6 +257,36 @@ if [[ " $PARTS " == *" jax "* ]]; then
         srounds "jax eager" "$jt" plain ${JAX_MODES:-pass observe replay}
         grep -A12 'summary:' "$OUT/$jt.replay.1.err" | head -14 | sed 's/^/    /' >>"$summary"
     done
+fi
+if [[ " $PARTS " == *" jaxab "* ]]; then
+    # tools/jax-eager.py --ab: the shim against itself paused, block by
+    # block in one process (separate runs on a lent host differ by a third).
+    # JAXAB_SETS: argument sets (";" between); JAXAB_ENVS: variable sets
+    # for the shim (";" between; "-" for none); ROUNDS runs of each.
+    IFS=';' read -ra absets <<<"${JAXAB_SETS:---steps=800 --fast=1 --ab=20}"
+    IFS=';' read -ra abenvs <<<"${JAXAB_ENVS:--}"
+    for r in $(seq 1 "$ROUNDS"); do
+        for a in "${absets[@]}"; do
+            for e in "${abenvs[@]}"; do
+                [ "$e" = - ] && e=
+                tag=jaxab$(echo "$a $e" | tr -cd 'a-zA-Z0-9').$r
+                # shellcheck disable=SC2086
+                env GRAPHSHIM_STATS=1 $e LD_PRELOAD=$SHIM python3 tools/jax-eager.py $a \
+                    >"$OUT/$tag.out" 2>"$OUT/$tag.err"
+                echo "$a|$e|$(grep -o 'ratio=[0-9.]* \[[0-9.-]*\]' "$OUT/$tag.out")|$(grep -o 'checksum=[^ ]*' "$OUT/$tag.out")|$(grep -o 'shim=[0-9.]* paused=[0-9.]*' "$OUT/$tag.out")" >>"$OUT/jaxab.rows"
+            done
+        done
+    done
+    for a in "${absets[@]}"; do
+        # shellcheck disable=SC2086
+        python3 tools/jax-eager.py ${a//--ab=/--noab=} >"$OUT/jaxab-plain.out" 2>&1
+        note "jax-eager ${a//--ab=/--noab=} without the shim: $(grep -o 'steps/s=[^ ]* checksum=[^ ]*' "$OUT/jaxab-plain.out")"
+    done
+    note "jax-eager --ab, $ROUNDS runs each: the shim over itself paused (median of block pairs [quartiles])"
+    sort -t'|' -k1,2 -s "$OUT/jaxab.rows" | awk -F'|' '
+        { k = $1 " " $2; if (k != last) { if (last != "") print line; line = "  " k ":"; last = k }
+          line = line " " $3 " (" $5 ", " $4 ")" }
+        END { if (last != "") print line }' | tee -a "$summary"
 fi
 if [[ " $PARTS " == *" streams "* ]]; then
     # Issue 10: PyTorch with a side stream (wait_stream, record_stream).

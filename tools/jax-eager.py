@@ -12,6 +12,13 @@ loop without it, as most JAX code that is not jitted runs: each op is
 dispatched one by one through JAX's C++ fast path (a small compiled
 executable per op, cached), and the driver's calls weigh more.
 
+--ab=K (under the shim only) times the shim against no shim in this one
+process: the timed steps run in blocks of K, the shim paused
+(graphshim_pause) in one block of each pair and graphing in the other,
+the order alternating from pair to pair; it prints the median of the
+pairs' ratios and their quartiles. Separate runs on a lent host differ by a
+third from one to the next; adjacent blocks share the host's speed.
+
 Each step runs L layers of a small MLP on a hidden state (matmul, add, tanh,
 a residual), op by op, then reads one number back to the host, as a decode
 loop reads its token. Prints one line with steps/s and a checksum that must
@@ -40,6 +47,17 @@ def main():
     fast = arg("fast", 0)
     if fast not in (0, 1):
         sys.exit("jax-eager.py: --fast takes 0 or 1")
+    ab = arg("ab", 0)
+    pause = None
+    if ab < 0 or (ab > 0 and steps < 2 * ab):
+        sys.exit("jax-eager.py: --ab takes a block of at least 1 step, and --steps two blocks")
+    if ab > 0:
+        import ctypes
+        try:
+            pause = ctypes.CDLL(None).graphshim_pause
+        except AttributeError:
+            sys.exit("jax-eager.py: --ab needs the shim (LD_PRELOAD=libgraphshim.so)")
+        pause.argtypes = [ctypes.c_int]
     key = jax.random.PRNGKey(0)
     ws = []
     for _ in range(layers):
@@ -54,15 +72,38 @@ def main():
                 x = x + jnp.tanh(x @ w + b) * 0.5
             float(x[0])
         x = jnp.ones((hidden,), jnp.float32)
-        t0 = time.perf_counter()
-        for _ in range(steps):
+        blocks = []  # (shim on, seconds) of each block of --ab steps
+        t0 = tb = time.perf_counter()
+        for i in range(steps):
+            if ab and i % ab == 0 and i + ab <= steps:
+                # Pair p runs on-off when p is even, off-on when odd.
+                k = i // ab
+                on = (k % 2 == 0) == ((k // 2) % 2 == 0)
+                pause(0 if on else 1)
+                blocks.append([on, 0.0])
+                tb = time.perf_counter()
             for w, b in ws:
                 x = x + jnp.tanh(x @ w + b) * 0.5
             x = x / (1.0 + jnp.abs(x).max())
             checksum += float(x[0])
+            if ab and i + 1 == (len(blocks)) * ab:
+                blocks[-1][1] = time.perf_counter() - tb
         dt = time.perf_counter() - t0
+        if ab:
+            pause(0)
     print("jax-eager steps=%d layers=%d hidden=%d fast=%d steps/s=%.1f checksum=%.9e backend=%s"
           % (steps, layers, hidden, fast, steps / dt, checksum, jax.default_backend()))
+    if ab:
+        pairs = [blocks[j:j + 2] for j in range(0, len(blocks) - 1, 2)]
+        ratios = sorted((p[1][1] if p[0][0] else p[0][1]) / (p[0][1] if p[0][0] else p[1][1])
+                        for p in pairs)
+        on_s = sum(b[1] for b in blocks if b[0])
+        off_s = sum(b[1] for b in blocks if not b[0])
+        n_on = sum(1 for b in blocks if b[0]) * ab
+        n_off = sum(1 for b in blocks if not b[0]) * ab
+        q = lambda f: ratios[min(len(ratios) - 1, int(f * len(ratios)))]
+        print("jax-eager ab block=%d pairs=%d shim=%.1f paused=%.1f steps/s ratio=%.3f [%.3f-%.3f]"
+              % (ab, len(ratios), n_on / on_s, n_off / off_s, q(0.5), q(0.25), q(0.75)))
 
 
 if __name__ == "__main__":

@@ -119,6 +119,18 @@ scenario hostobs GRAPHSHIM_HOST_MERGE=0
 [ "$(st hostfns_merged)" -eq 0 ] || fail "hostobs: GRAPHSHIM_HOST_MERGE=0 merged $(st hostfns_merged)"
 atleast replays 30 "hostobs (a host node each)"
 pass "hostobs: callbacks that read their op's copy, run from one host node: identical"
+# graphshim_pause from step 10 to 20: what is held goes out, the paused
+# steps pass straight through, and the template formed before is replayed
+# again after (none formed anew).
+scenario hostobs PROG_DAG_PAUSE=10:20
+atleast ops_passed 200 "hostobs paused"
+atleast replays 20 "hostobs paused"
+[ "$(st templates)" -eq 1 ] || fail "hostobs paused: $(st templates) templates formed, expected 1"
+pass "graphshim_pause: steps 10 to 20 passed through ($(st ops_passed) ops), then $(st replays) replays of the one template: identical"
+# jaxwait never synchronises: the pause comes while its step holds ops.
+scenario jaxwait GRAPHSHIM_MAX_OPS=256 PROG_DAG_PAUSE=15:25
+atleast ops_passed 100 "jaxwait paused"
+pass "graphshim_pause while a step holds ops (jaxwait): identical, $(st ops_passed) ops passed through"
 # The host waits for a callback in the middle of the step, with no call the
 # shim sees. A held host function would never run: the watchdog issues it
 # (once per seed, GRAPHSHIM_HOST_WAIT) and that host function ends the step

@@ -103,6 +103,7 @@
 
 #include "prog_dag.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -760,7 +761,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "unknown scenario %s\n", sc);
         return 2;
     }
+    /* PROG_DAG_PAUSE=A:B: the shim paused from step A to step B
+     * (graphshim_pause, found at run time: without the shim, nothing). */
+    int pause_from = -1, pause_to = -1;
+    const char *pz = getenv("PROG_DAG_PAUSE");
+    int (*pause)(int) = (int (*)(int))dlsym(RTLD_DEFAULT, "graphshim_pause");
+    if (pz != NULL && *pz != '\0' && sscanf(pz, "%d:%d", &pause_from, &pause_to) != 2) {
+        fprintf(stderr, "PROG_DAG_PAUSE takes A:B\n");
+        return 2;
+    }
     for (int step = 0; step < steps; step++) {
+        if (pause != NULL && (step == pause_from || step == pause_to) &&
+            pause(step == pause_from) != (step == pause_to)) {
+            fprintf(stderr, "graphshim_pause: the previous state is wrong\n");
+            return 1;
+        }
         run->step(&l, step);
         if (run->ends)
             end_step(&l);
