@@ -20,7 +20,12 @@ count=${GPU_FUZZ_COUNT:-1000}
 classic=$((count / 5))
 known=$(sed -n 's/#.*//; s/^ *known  *\([0-9][0-9]*\).*/\1/p' "$top_srcdir/tests/e2e/fuzz-regressions.txt" |
     tr '\n' ',' | sed 's/,$//')
-skip=${known:+--skip=$known}
+# Extended program 703 races on a GPU by itself: without the shim, beside
+# other GPU work, it gave two results in 25 runs (12 and 13; H200, driver
+# 580, 2026-12-02); simcuda orders something the GPU does not. Left out
+# until its generator is mended.
+racy=703
+skip=--skip=${known:+$known,}$racy
 pre=$(shim_preload)
 for gen in extended classic; do
     if [ $gen = classic ]; then n=$classic args=--classic; else n=$count args=$skip; fi
