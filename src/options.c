@@ -28,9 +28,17 @@ void gs_options_init(void)
             bad[nbad++] = &gs_optdescs[i];
     }
     const char *cross = gs_opt_cross_check(&o);
+    /* A spin outside passthrough would be charged to the shim's own
+     * launches (the launcher has no say in it: not a cross-field rule). */
+    bool spin_dropped = o.test_spin != 0 && o.mode != GS_MODE_PASSTHROUGH;
+    if (spin_dropped)
+        o.test_spin = 0;
     gs_opt = o;
     if (cross != NULL)
-        GS_WARN("%s", cross);
+        GS_WARN("%s; keeping the defaults %ld and %ld", cross, o.min_ops, o.max_ops);
+    if (spin_dropped)
+        GS_WARN("GRAPHSHIM_TEST_SPIN applies only with GRAPHSHIM_MODE=passthrough; "
+                "keeping the default 0");
     /* Warn after the log level itself is known. */
     for (size_t i = 0; i < nbad; i++) {
         char var[64];
