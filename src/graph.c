@@ -137,7 +137,9 @@ void gs_graph_destroy(gs_template_t *t)
         if (t->chunks[c].graph != NULL)
             GS_CALL(cuGraphDestroy, t->chunks[c].graph);
     }
-    /* The program's events its exec nodes named may now be destroyed. */
+    /* The program's events its exec nodes named may now be destroyed; host
+     * runs are freed (later, if callbacks are pending). Both exist only once
+     * the chunks do. */
     for (unsigned i = 0; t->chunks != NULL && i < t->len; i++) {
         gs_node_t *nd = &t->nodes[i];
         if ((nd->kind == GS_OP_EVREC || nd->kind == GS_OP_EVWAIT) && nd->ev != NULL &&
@@ -145,10 +147,8 @@ void gs_graph_destroy(gs_template_t *t)
             gs_event_unref(nd->ev);
         if (nd->kind == GS_OP_EVREC || nd->kind == GS_OP_EVWAIT)
             nd->ev = NULL;
-    }
-    for (unsigned i = 0; t->nodes != NULL && i < t->len; i++) {
-        gs_hostrun_free(t->nodes[i].run); /* later, if callbacks are pending */
-        t->nodes[i].run = NULL;
+        gs_hostrun_free(nd->run);
+        nd->run = NULL;
     }
     if (t->ph != NULL)
         GS_CALL(cuEventDestroy_v2, t->ph);

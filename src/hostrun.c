@@ -94,10 +94,15 @@ unsigned gs_hostrun_count(const gs_hostrun_t *h)
     return h->k;
 }
 
+/* Every launch of the slot has had its callback. */
+static bool slot_done(const hr_slot_t *s)
+{
+    return s->launched == atomic_load_explicit(&s->ran, memory_order_acquire);
+}
+
 bool gs_hostrun_ready(const gs_hostrun_t *h)
 {
-    const hr_slot_t *s = &h->slot[h->next];
-    return s->launched == atomic_load_explicit(&s->ran, memory_order_acquire);
+    return slot_done(&h->slot[h->next]);
 }
 
 void *gs_hostrun_fill(gs_hostrun_t *h, const gs_rec_t *recs)
@@ -119,7 +124,7 @@ void gs_hostrun_launched(gs_hostrun_t *h)
 static bool idle(const gs_hostrun_t *h)
 {
     for (unsigned i = 0; i < GS_HOSTRUN_RING; i++)
-        if (h->slot[i].launched != atomic_load_explicit(&h->slot[i].ran, memory_order_acquire))
+        if (!slot_done(&h->slot[i]))
             return false;
     return true;
 }
