@@ -246,7 +246,7 @@ typedef struct {
     atomic_uint hist[HIST_BUCKETS];
 } cost_acc_t;
 
-static cost_acc_t eager_acc, eager_ev_acc, hold_acc, graph_acc;
+static cost_acc_t eager_acc, eager_ev_acc, hold_acc, hold_ev_acc, graph_acc;
 static atomic_ullong graph_nodes, graph_patched;
 
 /* Bucket of ns: 4 * floor(log2) + the next two bits. */
@@ -306,6 +306,7 @@ static void cost_read(cost_acc_t *a, gs_cost_t *out)
 void gs_diag_eager_ns(uint64_t ns) { cost_add(&eager_acc, ns); }
 void gs_diag_eager_ev_ns(uint64_t ns) { cost_add(&eager_ev_acc, ns); }
 void gs_diag_hold_ns(uint64_t ns) { cost_add(&hold_acc, ns); }
+void gs_diag_hold_ev_ns(uint64_t ns) { cost_add(&hold_ev_acc, ns); }
 
 void gs_diag_graph_ns(uint64_t ns, unsigned nodes, unsigned patched)
 {
@@ -324,6 +325,7 @@ void gs_diag_costs(gs_costs_t *out)
     cost_read(&eager_acc, &out->eager);
     cost_read(&eager_ev_acc, &out->eager_ev);
     cost_read(&hold_acc, &out->hold);
+    cost_read(&hold_ev_acc, &out->hold_ev);
     cost_read(&graph_acc, &out->graph);
     out->graph_nodes = atomic_load(&graph_nodes);
     out->graph_patched = atomic_load(&graph_patched);
@@ -519,8 +521,8 @@ void gs_diag_reset(void)
     atomic_store(&pool_used, 0);
     for (int i = 0; i < GS_BRK_COUNT; i++)
         atomic_store(&by_reason[i], 0);
-    cost_acc_t *accs[] = {&eager_acc, &eager_ev_acc, &hold_acc, &graph_acc};
-    for (int a = 0; a < 4; a++) {
+    cost_acc_t *accs[] = {&eager_acc, &eager_ev_acc, &hold_acc, &hold_ev_acc, &graph_acc};
+    for (size_t a = 0; a < sizeof accs / sizeof accs[0]; a++) {
         atomic_store(&accs[a]->n, 0);
         atomic_store(&accs[a]->total, 0);
         atomic_store(&accs[a]->min, 0);

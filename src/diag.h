@@ -107,6 +107,10 @@ void gs_diag_eager_ns(uint64_t ns);
 void gs_diag_eager_ev_ns(uint64_t ns);
 void gs_diag_graph_ns(uint64_t ns, unsigned nodes, unsigned patched);
 void gs_diag_hold_ns(uint64_t ns);
+/* A held event record, stream wait or host function (sampled), lock
+ * included: JAX's steps are mostly these, and the payoff rule must know
+ * what holding them costs rather than assume a held launch's cost. */
+void gs_diag_hold_ev_ns(uint64_t ns);
 /* The graph time measured so far: a held op that sent a chunk takes it out
  * of its own hold time (it is counted as graph time already). */
 uint64_t gs_diag_graph_total_ns(void);
@@ -152,7 +156,7 @@ typedef struct {
     unsigned long long n, total_ns, min_ns, max_ns, median_ns;
 } gs_cost_t;
 typedef struct {
-    gs_cost_t eager, eager_ev, hold, graph;
+    gs_cost_t eager, eager_ev, hold, hold_ev, graph;
     unsigned long long graph_nodes, graph_patched;
 } gs_costs_t;
 void gs_diag_costs(gs_costs_t *out);

@@ -48,6 +48,28 @@ static void ev_t1(uint64_t t0)
         gs_diag_eager_ev_ns(gs_clock_ns() - t0);
 }
 
+/* Held event calls are timed the same way, as held launches are: the
+ * shim's own work, less a graph launch the op set off (counted as graph
+ * time already). */
+static unsigned hold_tick;
+
+typedef struct {
+    uint64_t t0, g0;
+} hold_timer_t;
+
+static hold_timer_t hold_t0(void)
+{
+    if (!gs_sample(&hold_tick))
+        return (hold_timer_t){0, 0};
+    return (hold_timer_t){gs_clock_ns(), gs_diag_graph_total_ns()};
+}
+
+static void hold_t1(hold_timer_t h)
+{
+    if (h.t0 != 0)
+        gs_diag_hold_ev_ns(gs_clock_ns() - h.t0 - (gs_diag_graph_total_ns() - h.g0));
+}
+
 static bool event_nodes(void)
 {
     static int have = -1;
@@ -115,6 +137,7 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
         return FORWARD_RECORD();
     }
     pthread_mutex_lock(&gs_eng_lock);
+    hold_timer_t h0 = hold_t0();
     gs_eng_call = id;
     gs_stream_t *x;
     gs_rec_t *r = NULL;
@@ -163,6 +186,8 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
             res = FORWARD_RECORD();
             ev_t1(t0);
             gs_op_forwarded(g, res);
+        } else {
+            hold_t1(h0);
         }
     } else {
         if (ev != NULL)
@@ -185,6 +210,7 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
         return REAL(evwait_fn, id)(s, e, flags);
     }
     pthread_mutex_lock(&gs_eng_lock);
+    hold_timer_t h0 = hold_t0();
     gs_eng_call = id;
     gs_event_t *ev = gs_event_get(e, false);
     const gs_rec_t *rec = gs_event_in_step(ev);
@@ -223,6 +249,7 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
          * record is; on an earlier event, by being external. */
         r->sig = gs_mix(GS_OP_EVWAIT, ref >= 0 ? (uint64_t)(g->n - (unsigned)ref) : 0);
         if (gs_op_commit(g, r)) {
+            hold_t1(h0);
             pthread_mutex_unlock(&gs_eng_lock);
             return CUDA_SUCCESS;
         }
@@ -249,6 +276,7 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
         return REAL(hostfn_fn, id)(s, fn, data);
     }
     pthread_mutex_lock(&gs_eng_lock);
+    hold_timer_t h0 = hold_t0();
     gs_eng_call = id;
     gs_stream_t *x;
     gs_rec_t *r = NULL;
@@ -265,7 +293,9 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
         r->sig = gs_mix(GS_OP_HOST, id);
         res = CUDA_SUCCESS;
         bool held = gs_op_commit(g, r);
-        if (!held) {
+        if (held)
+            hold_t1(h0);
+        else {
             gs_hold_join_pending(x);
             uint64_t t0 = ev_t0();
             res = REAL(hostfn_fn, id)(s, fn, data);

@@ -261,10 +261,11 @@ static void check_payoff(gs_template_t *t)
     unsigned nev = 0; /* counted per chunk when they were built */
     for (unsigned k = 0; k < t->nchunks; k++)
         nev += t->chunks[k].nev;
+    double hold_ev = c.hold_ev.n >= 8 ? (double)c.hold_ev.median_ns : (double)c.hold.median_ns;
     double eager = (double)(t->len - nev) * (double)c.eager.median_ns + nev * ev_ns;
     double shim = replay_median_ns(t) +
                   (t->nslots > 1 ? t->nslots : 0) * ev_ns +
-                  (double)t->len * (double)c.hold.median_ns;
+                  (double)(t->len - nev) * (double)c.hold.median_ns + nev * hold_ev;
     if (shim <= eager)
         return;
     GS_INFO("a template of %u ops on stream %#llx does not pay: a replay costs %.1f us, its "

@@ -304,6 +304,8 @@ static void json_findings(gs_out_t *o)
     gs_out_printf(o, "},");
     json_cost(o, "hold", &c.hold);
     gs_out_printf(o, "},");
+    json_cost(o, "hold_event", &c.hold_ev);
+    gs_out_printf(o, "},");
     json_cost(o, "graph", &c.graph);
     gs_out_printf(o, ",\"nodes\":%llu,\"patched\":%llu},\n\"saving\":{\"measured\":%s,"
                   "\"ops_replayed\":%llu,\"ops_held\":%llu,\"eager_ns_per_op\":",

@@ -417,7 +417,8 @@ static void out_details(gs_out_t *o)
         const gs_cost_t *cost;
     } costs[] = {{"eager op", &c.eager},
                  {"eager event record, wait or host function", &c.eager_ev},
-                 {"held op", &c.hold},
+                 {"held launch", &c.hold},
+                 {"held event record, wait or host function", &c.hold_ev},
                  {"graph launch with its patches", &c.graph}};
     for (size_t i = 0; i < sizeof costs / sizeof costs[0]; i++) {
         char a[32], b[32], d[32];

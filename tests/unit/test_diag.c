@@ -301,6 +301,17 @@ static void test_costs_and_saving(void **state)
     assert_true(sv.eager_ns > 600 * 7960.0 + 400 * 500.0 - 1 &&
                 sv.eager_ns < 600 * 7960.0 + 400 * 500.0 + 1);
     assert_int_equal(sv.ev_replayed, 400);
+    /* Held event calls are a cost of their own, apart from held launches. */
+    for (int i = 0; i < 5; i++)
+        gs_diag_hold_ev_ns(300);
+    gs_diag_costs(&c);
+    assert_int_equal(c.hold_ev.n, 5);
+    assert_int_equal(c.hold_ev.total_ns, 1500);
+    assert_true(c.hold_ev.median_ns >= 250 && c.hold_ev.median_ns <= 350);
+    assert_int_equal(c.hold.total_ns, 1000); /* the ten held launches only */
+    gs_diag_reset();
+    gs_diag_costs(&c);
+    assert_int_equal(c.hold_ev.n, 0);
 }
 
 int main(void)
