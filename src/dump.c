@@ -119,7 +119,9 @@ void gs_dump_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena,
     put(&x, "edges: %u full, %u programmatic\n\n", t->edges[0], t->edges[1]);
     for (unsigned i = 0; i < t->len; i++) {
         describe(&x, &recs[i], arena, i);
-        if (dag->into != NULL && dag->into[i] != GS_DAG_NONE)
+        if (dag->into != NULL && dag->into[i] == GS_DAG_AFTER)
+            put(&x, "  no node: runs after its chunk's graph (cuLaunchHostFunc)\n");
+        else if (dag->into != NULL && dag->into[i] != GS_DAG_NONE)
             put(&x, "  no node: runs from node %u's host node, before it\n", dag->into[i]);
         for (uint32_t e = dag->start[i]; e < dag->start[i + 1]; e++)
             put(&x, "  <- node %u (%s)\n", dag->edges[e].from,

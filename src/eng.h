@@ -243,9 +243,11 @@ typedef struct {
     gs_edge_t *edges;
     uint32_t nedges;
     bool *virt;     /* record i makes no graph node */
-    uint32_t *into; /* a host function merged: the host node that runs it */
+    uint32_t *into; /* a host function merged: the host node that runs it,
+                       or GS_DAG_AFTER */
 } gs_dag_t;
 #define GS_DAG_NONE UINT32_MAX
+#define GS_DAG_AFTER (UINT32_MAX - 1) /* runs after its chunk's graph */
 
 /* Computes the DAG of recs[0..n). false when out of memory. */
 bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n);
@@ -254,6 +256,11 @@ bool gs_dag_build(gs_dag_t *d, const gs_rec_t *recs, unsigned n);
  * stream and chunk where only waits on the step's events lie between. */
 bool gs_dag_build_chunked(gs_dag_t *d, const gs_rec_t *recs, unsigned n,
                           const uint32_t *chunk_of, bool merge_host);
+/* Host functions that nothing in their chunk follows (GRAPHSHIM_HOST_AFTER):
+ * they and the functions merged into them make no node and are marked
+ * GS_DAG_AFTER in `into`, to run after the chunk's graph. */
+void gs_dag_mark_after(gs_dag_t *d, const gs_rec_t *recs, unsigned n,
+                       const uint32_t *chunk_of);
 void gs_dag_free(gs_dag_t *d);
 
 /* ----------------------------------------------------------- graph.c */
@@ -293,6 +300,7 @@ typedef struct {
     unsigned nev;           /* event records, waits and host functions in it */
     unsigned frees_seen;    /* gs_frees when its copy nodes were last set */
     unsigned nruns;         /* host nodes in it that run several */
+    struct gs_hostrun *after; /* its host functions that run after its graph */
 } gs_chunk_t;
 
 /* Counts the program's calls that free or unmap memory. A memcpy node with

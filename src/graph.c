@@ -150,6 +150,10 @@ void gs_graph_destroy(gs_template_t *t)
         gs_hostrun_free(nd->run);
         nd->run = NULL;
     }
+    for (unsigned c = 0; t->chunks != NULL && c < t->nchunks; c++) {
+        gs_hostrun_free(t->chunks[c].after);
+        t->chunks[c].after = NULL;
+    }
     if (t->ph != NULL)
         GS_CALL(cuEventDestroy_v2, t->ph);
     t->ph = NULL;
@@ -396,7 +400,8 @@ static unsigned chunk_sizes(unsigned len, gs_chunk_t *ch)
 
 /* The DAG of the template's chunks, and the runs of host functions that
  * share a node (GRAPHSHIM_HOST_MERGE): each node that runs others gets its
- * run. false when out of memory. */
+ * run; each chunk whose host functions run after its graph
+ * (GRAPHSHIM_HOST_AFTER) gets theirs. false when out of memory. */
 static bool build_dag(gs_template_t *t, const gs_rec_t *recs, gs_dag_t *dag)
 {
     uint32_t *chunk_of = malloc(((size_t)t->len + 1) * sizeof *chunk_of);
@@ -406,6 +411,18 @@ static bool build_dag(gs_template_t *t, const gs_rec_t *recs, gs_dag_t *dag)
         for (unsigned i = t->chunks[c].first; i < t->chunks[c].first + t->chunks[c].count; i++)
             chunk_of[i] = c;
     ok = ok && gs_dag_build_chunked(dag, recs, t->len, chunk_of, gs_opt.host_merge != 0);
+    if (ok && gs_opt.host_after && gs_real_fn[GS_ID_cuLaunchHostFunc] != NULL)
+        gs_dag_mark_after(dag, recs, t->len, chunk_of);
+    /* Each chunk's functions that run after its graph, in their order. */
+    for (unsigned c = 0; ok && c < t->nchunks; c++) {
+        gs_chunk_t *ch = &t->chunks[c];
+        unsigned k = 0;
+        for (unsigned i = ch->first; i < ch->first + ch->count; i++)
+            if (dag->into[i] == GS_DAG_AFTER)
+                members[k++] = i;
+        if (k > 0)
+            ok = (ch->after = gs_hostrun_new(members, k)) != NULL;
+    }
     for (unsigned j = 0; ok && j < t->len; j++) {
         if (recs[j].kind != GS_OP_HOST || dag->virt[j])
             continue;
@@ -646,6 +663,26 @@ static void mark_superseded(gs_template_t *t, const gs_chunk_t *ch, const gs_rec
     }
 }
 
+/* The chunk's host functions that nothing in it follows, after its graph
+ * on the launch stream (after the staging event, which they need not
+ * delay): in the order the program issued them, so each stream's callbacks
+ * keep theirs; later chunks and the joined streams' later work are ordered
+ * after s. If the driver refuses, they must still run, and only after what
+ * they followed: the stream is synchronised and they are called here. */
+static void launch_after(gs_template_t *t, gs_chunk_t *ch, const gs_rec_t *recs, CUstream s)
+{
+    void *slot = gs_hostrun_fill(ch->after, recs);
+    CUresult r = GS_CALL(cuLaunchHostFunc, s, gs_hostrun_call, slot);
+    gs_hostrun_launched(ch->after);
+    gs_count(GS_CTR_hostfns_after, gs_hostrun_count(ch->after));
+    if (r == CUDA_SUCCESS)
+        return;
+    gs_eng_failure(GS_CTR_fb_launch, "cuLaunchHostFunc", r);
+    t->failed = true;
+    (void)GS_REAL(cuStreamSynchronize)(s);
+    gs_hostrun_call(slot);
+}
+
 bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
                            unsigned base, const uint8_t *arena, CUstream s, bool *busy)
 {
@@ -674,6 +711,10 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
             *busy = true;
             return false;
         }
+    if (ch->after != NULL && !gs_hostrun_ready(ch->after)) {
+        *busy = true;
+        return false;
+    }
     unsigned long long patched = 0;
     bool refresh = ch->frees_seen != gs_frees;
     if (ch->nev > 0)
@@ -708,6 +749,8 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         }
         t->launched_with_staging = true;
     }
+    if (ch->after != NULL)
+        launch_after(t, ch, recs, s);
     uint64_t dt = gs_clock_ns() - t0;
     t->graph_ns += dt;
     gs_diag_graph_ns(dt, ch->count, (unsigned)patched);

@@ -16,6 +16,11 @@
  * whose callback has not run yet is never refilled (the launch waits: the
  * caller issues the step eagerly instead).
  *
+ * A chunk's host functions that nothing in it follows (GRAPHSHIM_HOST_AFTER)
+ * are a run too, called after the chunk's graph by one cuLaunchHostFunc
+ * whose data is the slot: the same ring, the same order (one stream's
+ * callbacks run in the order they were issued).
+ *
  * Threads: the engine fills and launches under its lock; the driver's
  * callback thread reads a slot and then counts it run (release), which the
  * engine reads (acquire) before it refills it. A run freed while callbacks

@@ -189,6 +189,12 @@ const gs_optdesc_t gs_optdescs[] = {
      "between them run from one host node of a graph, in their order (a host "
      "node costs a launch about ten kernel nodes' time); 0: a node each",
      NULL, 0, 0, 0, OFF(host_merge)},
+    {"HOST_AFTER", GS_OPT_BOOL, "1/true/yes/on or 0/false/no/off",
+     "host functions that nothing in their graph chunk follows run after the "
+     "chunk's graph, all from one cuLaunchHostFunc on its stream, in their "
+     "order, rather than from host nodes (a host node costs a launch about "
+     "3.2 us); 0: host nodes",
+     NULL, 0, 0, 0, OFF(host_after)},
     {"CHUNK_FIRST", GS_OPT_LONG, "an integer from 1 to 65536",
      "nodes in a template's first chunk (the GPU starts on a step once they "
      "are in); each next chunk doubles, up to GRAPHSHIM_CHUNK_OPS",

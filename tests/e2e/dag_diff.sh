@@ -105,23 +105,41 @@ atleast replays 10 evsync
 # each still finds what came before it done.
 scenario leafobs
 atleast replays 20 leafobs
-# Callbacks on one stream with only waits between them run from one host
-# node (GRAPHSHIM_HOST_MERGE), each reading what its own op copied; the
-# same with a host node each, with one graph a step, and with chunks of 3.
-# (The watchdog could take a loaded machine's slow step for a wait on a
-# callback and cut it there; hostobs never waits so: a long HOST_WAIT.)
+# Callbacks that nothing in their chunk follows run after its graph, from
+# one cuLaunchHostFunc (GRAPHSHIM_HOST_AFTER), each reading what its own op
+# copied; with one graph a step all four of a step do. With host nodes,
+# callbacks on one stream with only waits between them run from one node
+# (GRAPHSHIM_HOST_MERGE); the same with a host node each, with one graph a
+# step, and with chunks of 3. (The watchdog could take a loaded machine's
+# slow step for a wait on a callback and cut it there; hostobs never waits
+# so: a long HOST_WAIT.)
 hw=GRAPHSHIM_HOST_WAIT=1000000
 scenario hostobs $hw
 atleast replays 30 hostobs
-atleast hostfns_merged 30 hostobs
+atleast hostfns_after 30 hostobs
 scenario hostobs $hw GRAPHSHIM_CHUNK_OPS=0
+[ "$(st hostfns_after)" -eq $((4 * $(st replays))) ] ||
+    fail "hostobs (one graph a step): $(st hostfns_after) host functions after the graph in $(st replays) replays, expected 4 a replay"
+scenario hostobs $hw GRAPHSHIM_CHUNK_OPS=3
+atleast hostfns_after 30 "hostobs (chunks of 3)"
+# The driver refuses the call after the graph: the template retires and
+# the callbacks still run, after what they followed.
+scenario hostobs $hw GRAPHSHIM_TEST_FAIL=cuLaunchHostFunc@1
+atleast fb_launch 1 "hostobs (cuLaunchHostFunc refused)"
+grep -q "cuLaunchHostFunc failed" "$TMP/err" || fail "hostobs: the refused cuLaunchHostFunc is not logged"
+na=GRAPHSHIM_HOST_AFTER=0
+scenario hostobs $hw $na
+atleast replays 30 "hostobs (host nodes)"
+atleast hostfns_merged 30 "hostobs (host nodes)"
+[ "$(st hostfns_after)" -eq 0 ] || fail "hostobs: GRAPHSHIM_HOST_AFTER=0 ran $(st hostfns_after) after the graph"
+scenario hostobs $hw $na GRAPHSHIM_CHUNK_OPS=0
 [ "$(st hostfns_merged)" -eq $((3 * $(st replays))) ] ||
     fail "hostobs (one graph a step): $(st hostfns_merged) host functions merged in $(st replays) replays, expected 3 a replay"
-scenario hostobs $hw GRAPHSHIM_CHUNK_OPS=3
-scenario hostobs $hw GRAPHSHIM_HOST_MERGE=0
+scenario hostobs $hw $na GRAPHSHIM_CHUNK_OPS=3
+scenario hostobs $hw $na GRAPHSHIM_HOST_MERGE=0
 [ "$(st hostfns_merged)" -eq 0 ] || fail "hostobs: GRAPHSHIM_HOST_MERGE=0 merged $(st hostfns_merged)"
 atleast replays 30 "hostobs (a host node each)"
-pass "hostobs: callbacks that read their op's copy, run from one host node: identical"
+pass "hostobs: callbacks that read their op's copy, run after the graph or from one host node: identical"
 # graphshim_pause from step 10 to 20: what is held goes out, the paused
 # steps pass straight through, and the template formed before is replayed
 # again after (none formed anew).
@@ -238,10 +256,14 @@ pass "the same with chunks of 3 ops"
 # Every edge matters: leaving out any one of them is caught. (Not streams:
 # its first layer's records are superseded by the second's, so the edge
 # into each is one nothing can see; leafobs has a fork and a join whose
-# records the host synchronises with; hostobs a host node that runs four
-# callbacks, each reading a copy.)
-for sc in pdl leafobs hostobs; do
-    scenario $sc GRAPHSHIM_CHUNK_OPS=0
+# records the host synchronises with; hostobs four callbacks, each reading
+# a copy, run after the graph, or, with GRAPHSHIM_HOST_AFTER=0, from a host
+# node.)
+for spec in pdl leafobs hostobs hostobs:GRAPHSHIM_HOST_AFTER=0; do
+    sc=${spec%%:*}
+    ha=GRAPHSHIM_HOST_AFTER=1
+    [ "$sc" = "$spec" ] || ha=${spec#*:}
+    scenario $sc $ha GRAPHSHIM_CHUNK_OPS=0
     edges=$(( $(st edges_full) + $(st edges_programmatic) ))
     graphs=$(st graphs_built)
     [ "$graphs" -ge 1 ] || fail "$sc: no graph built"
@@ -251,12 +273,12 @@ for sc in pdl leafobs hostobs; do
         caught=0
         for seed in $SEEDS 6 7 8 9 10 11 12; do
             run_sim SIMCUDA_SEED=$seed "$P" $sc >"$TMP/plain" 2>/dev/null
-            run_shim SIMCUDA_SEED=$seed GRAPHSHIM_CHUNK_OPS=0 GRAPHSHIM_TEST_DROP_EDGE=$k \
+            run_shim SIMCUDA_SEED=$seed $ha GRAPHSHIM_CHUNK_OPS=0 GRAPHSHIM_TEST_DROP_EDGE=$k \
                 "$P" $sc >"$TMP/shim" 2>/dev/null
             if ! cmp -s "$TMP/plain" "$TMP/shim"; then caught=1; break; fi
         done
-        [ "$caught" = 1 ] || fail "$sc: without edge $k of $per the results are still identical"
+        [ "$caught" = 1 ] || fail "$spec: without edge $k of $per the results are still identical"
         k=$((k + 1))
     done
-    pass "$sc: each of its $per edges, left out, changes the result"
+    pass "$spec: each of its $per edges, left out, changes the result"
 done

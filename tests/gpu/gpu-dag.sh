@@ -24,9 +24,13 @@ for sc in pdl pdlmix attrs pt ptlegacy streams fan pool noreturn hostfn hostwait
     # does in its 1,160 ops.
     extra=""
     case $sc in jaxwait|jaxupload) extra="GRAPHSHIM_MAX_OPS=256" ;; esac
-    for chunk in 64 3; do
+    for cfg in 64 3 64:0; do
+        chunk=${cfg%%:*}
+        after=1
+        [ "$cfg" = "$chunk" ] || after=${cfg#*:}
         # shellcheck disable=SC2086
-        env LD_PRELOAD="$pre" $extra GRAPHSHIM_CHUNK_OPS=$chunk GRAPHSHIM_STATS_FILE="$tmp/st" \
+        env LD_PRELOAD="$pre" $extra GRAPHSHIM_CHUNK_OPS=$chunk GRAPHSHIM_HOST_AFTER=$after \
+            GRAPHSHIM_STATS_FILE="$tmp/st" \
             "$prog" "$sc" --module="$ptx" >"$tmp/shim" 2>"$tmp/shim.err" ||
             { echo "FAIL: $sc under the shim (chunks of $chunk): $(tail -2 "$tmp/shim.err")"; status=1; continue; }
         if ! cmp -s "$tmp/plain" "$tmp/shim"; then
@@ -41,16 +45,19 @@ for sc in pdl pdlmix attrs pt ptlegacy streams fan pool noreturn hostfn hostwait
             echo "FAIL: $sc: $fb graph patches or launches failed: $(grep warning "$tmp/shim.err" | head -2)"
             status=1
         fi
-        # Host functions merged into one host node must have run on a GPU
-        # (chunks of 3 ops hold one host function each).
-        if [ "$sc" = hostobs ] && [ "$chunk" = 64 ] && [ "$(stats_get "$tmp/st" totals.hostfns_merged)" -eq 0 ]; then
-            echo "FAIL: $sc (chunks of $chunk): no host functions merged"
+        # Host functions run after their graph, and (with host nodes)
+        # merged into one host node, must have run on a GPU (chunks of 3
+        # ops hold one host function each).
+        what=merged
+        [ "$after" = 1 ] && what=after
+        if [ "$sc" = hostobs ] && [ "$chunk" = 64 ] && [ "$(stats_get "$tmp/st" totals.hostfns_$what)" -eq 0 ]; then
+            echo "FAIL: $sc (chunks of $chunk, GRAPHSHIM_HOST_AFTER=$after): no host functions $what"
             status=1
         fi
-        echo "gpu-dag: $sc (chunks of $chunk): identical; $(stats_get "$tmp/st" totals.ops_replayed) of" \
+        echo "gpu-dag: $sc (chunks of $chunk, GRAPHSHIM_HOST_AFTER=$after): identical; $(stats_get "$tmp/st" totals.ops_replayed) of" \
             "$(stats_get "$tmp/st" totals.ops) ops replayed, $(stats_get "$tmp/st" totals.replays) replays," \
             "edges $(stats_get "$tmp/st" totals.edges_full) full / $(stats_get "$tmp/st" totals.edges_programmatic) programmatic," \
-            "$(stats_get "$tmp/st" totals.hostfns_merged) host functions merged"
+            "host functions $(stats_get "$tmp/st" totals.hostfns_merged) merged, $(stats_get "$tmp/st" totals.hostfns_after) after the graph"
     done
 done
 grep -q "elapsed_ok=40" "$tmp/shim" 2>/dev/null || true

@@ -285,6 +285,68 @@ static void test_host_runs(void **state)
     gs_dag_free(&d);
 }
 
+/* Host functions after the graph (GRAPHSHIM_HOST_AFTER): a host node that
+ * nothing in its chunk depends on, and what merged into it, make no node;
+ * one that a node of its chunk follows stays, whatever follows it in a
+ * later chunk. Same records as test_host_runs. */
+static void test_host_after(void **state)
+{
+    test_host_runs(state);
+    uint32_t chunk_of[19];
+    for (unsigned i = 0; i < n; i++)
+        chunk_of[i] = i < 15 ? 0 : 1;
+    gs_dag_t d;
+    assert_true(gs_dag_build_chunked(&d, recs, n, chunk_of, true));
+    gs_dag_mark_after(&d, recs, n, chunk_of);
+    assert_int_equal(d.into[10], GS_DAG_NONE); /* the wait on an earlier event follows */
+    assert_int_equal(d.into[5], 10);
+    assert_int_equal(d.into[12], GS_DAG_NONE); /* the record follows */
+    assert_false(d.virt[12]);
+    assert_int_equal(d.into[14], GS_DAG_AFTER); /* last of chunk 0 */
+    assert_true(d.virt[14]);
+    assert_int_equal(d.into[15], 16);           /* the kernel follows 16 */
+    assert_int_equal(d.into[16], GS_DAG_NONE);
+    assert_int_equal(d.into[18], GS_DAG_AFTER);
+    assert_true(d.virt[18]);
+    for (unsigned i = 0; i < n; i++) /* and the rest of the DAG is as it was */
+        if (i != 14 && i != 18)
+            assert_true(d.into[i] != GS_DAG_AFTER);
+    gs_dag_free(&d);
+    /* As one chunk, 14 runs in 16 (test_host_runs), which the kernel
+     * follows; 18 is still last. */
+    assert_true(gs_dag_build_chunked(&d, recs, n, NULL, true));
+    gs_dag_mark_after(&d, recs, n, NULL);
+    assert_int_equal(d.into[14], 16);
+    assert_int_equal(d.into[18], GS_DAG_AFTER);
+    gs_dag_free(&d);
+}
+
+/* A record of an event without timing hangs off the chain but follows the
+ * host function before it: that one keeps its node. A run whose last
+ * member nothing follows goes after the graph whole. */
+static void test_host_after_record(void **state)
+{
+    (void)state;
+    add(GS_OP_KERNEL, 0, 0, -1);          /* 0 */
+    add(GS_OP_EVREC, 0, GS_REC_LEAF, -1); /* 1: e on A */
+    add(GS_OP_EVWAIT, 1, 0, 1);           /* 2: B joins 0 */
+    add(GS_OP_HOST, 1, 0, -1);            /* 3: followed by 4 */
+    add(GS_OP_EVREC, 1, GS_REC_LEAF, -1); /* 4 */
+    add(GS_OP_HOST, 2, 0, -1);            /* 5: runs in 7 */
+    add(GS_OP_EVWAIT, 2, 0, 1);           /* 6 */
+    add(GS_OP_HOST, 2, 0, -1);            /* 7: nothing follows */
+    gs_dag_t d;
+    assert_true(gs_dag_build_chunked(&d, recs, n, NULL, true));
+    gs_dag_mark_after(&d, recs, n, NULL);
+    assert_int_equal(d.into[3], GS_DAG_NONE);
+    assert_false(d.virt[3]);
+    assert_string_equal(edges_of(&d, 4), "3:0");
+    assert_int_equal(d.into[5], GS_DAG_AFTER);
+    assert_int_equal(d.into[7], GS_DAG_AFTER);
+    assert_true(d.virt[5] && d.virt[7]);
+    gs_dag_free(&d);
+}
+
 static void test_too_many_joins(void **state)
 {
     (void)state;
@@ -334,6 +396,8 @@ int main(void)
         cmocka_unit_test_setup(test_implied_edges, reset),
         cmocka_unit_test_setup(test_external_wait_and_host, reset),
         cmocka_unit_test_setup(test_host_runs, reset),
+        cmocka_unit_test_setup(test_host_after, reset),
+        cmocka_unit_test_setup(test_host_after_record, reset),
         cmocka_unit_test_setup(test_too_many_joins, reset),
         cmocka_unit_test(test_every_attribute_decided),
     };
