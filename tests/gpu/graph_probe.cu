@@ -21,6 +21,9 @@
  *  nodecost     what event record nodes and host nodes add to a graph
  *               launch: host microseconds per launch, and per launch and
  *               synchronisation
+ *  callcost     host nodes against one host function after the launch,
+ *               back to back and one at a time; what patching an event,
+ *               a kernel and a host node costs; the eager calls
  *
  * Each check prints "name: key=value ..." lines; a broken assumption prints
  * "FAIL: ..." and makes the exit status 1. Exit 77 without a usable GPU.
@@ -460,6 +463,129 @@ static void nodecost(float *a, float *b, int n)
         CKD(cuEventDestroy(ev[i]));
 }
 
+/* callcost: host microseconds of the calls a JAX step's replay is made of,
+ * as the shim makes them. Graphs of 6 chained kernels with 12 leaf records
+ * and either 6 host nodes or one eager cuLaunchHostFunc after the launch
+ * (GRAPHSHIM_HOST_AFTER), launched back to back (JAX never waits between
+ * them) and one at a time; patching an event record, a kernel argument and
+ * a host node's data; and the eager calls they replace. */
+static void callcost(float *a, float *b, int n)
+{
+    CUfunction f;
+    CKR(cudaGetFuncBySymbol((cudaFunction_t *)&f, (const void *)k_step));
+    CUevent ev[14];
+    for (int i = 0; i < 14; i++)
+        CKD(cuEventCreate(&ev[i], CU_EVENT_DISABLE_TIMING));
+    CUstream s;
+    CKD(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    const int reps = 400;
+    for (int after = 0; after < 2; after++) {
+        CUgraph g;
+        CKD(cuGraphCreate(&g, 0));
+        CUgraphNode prev = NULL, k0 = NULL, r0 = NULL, h0 = NULL;
+        float add = 1.0f;
+        for (int i = 0; i < 6; i++) {
+            CUgraphNode k, r[2], h;
+            float *y = i % 2 ? a : b, *x = i % 2 ? b : a;
+            add_kernel(g, &k, f, &y, &x, &n, &add);
+            if (prev)
+                CKD(cuGraphAddDependencies(g, &prev, &k, NULL, 1));
+            prev = k;
+            for (int j = 0; j < 2; j++)
+                CKD(cuGraphAddEventRecordNode(&r[j], g, &k, 1, ev[2 * i + j]));
+            if (!after) {
+                CUDA_HOST_NODE_PARAMS hp = {host_nop, NULL};
+                CKD(cuGraphAddHostNode(&h, g, &r[0], 1, &hp));
+                if (i == 0)
+                    h0 = h;
+            }
+            if (i == 0) {
+                k0 = k;
+                r0 = r[0];
+            }
+        }
+        CUgraphExec e;
+        CKD(cuGraphInstantiateWithFlags(&e, g, 0));
+        CKD(cuGraphUpload(e, s));
+        for (int sync = 0; sync < 2; sync++) {
+            double launch = 0, t0 = now_us();
+            for (int r = 0; r < reps; r++) {
+                double l0 = now_us();
+                CKD(cuGraphLaunch(e, s));
+                if (after)
+                    CKD(cuLaunchHostFunc(s, host_nop, NULL));
+                launch += now_us() - l0;
+                if (sync)
+                    CKD(cuStreamSynchronize(s));
+            }
+            CKD(cuStreamSynchronize(s));
+            printf("callcost: kernels=6 records=12 hosts=%s %s launch_us=%.2f total_us=%.2f\n",
+                   after ? "1-after" : "6-nodes", sync ? "one-at-a-time" : "back-to-back",
+                   launch / reps, (now_us() - t0) / reps);
+        }
+        if (!after) {
+            /* Patches between launches (each launch back to back). */
+            double pe = 0, pk = 0, ph = 0;
+            for (int r = 0; r < reps; r++) {
+                double l0 = now_us();
+                CKD(cuGraphExecEventRecordNodeSetEvent(e, r0, ev[12 + r % 2]));
+                pe += now_us() - l0;
+                CUDA_KERNEL_NODE_PARAMS kp;
+                memset(&kp, 0, sizeof kp);
+                float *y = r % 2 ? a : b, *x = r % 2 ? b : a;
+                void *args[] = {&y, &x, &n, &add};
+                kp.func = f;
+                kp.gridDimX = (unsigned)(n + 127) / 128;
+                kp.gridDimY = kp.gridDimZ = 1;
+                kp.blockDimX = 128;
+                kp.blockDimY = kp.blockDimZ = 1;
+                kp.kernelParams = args;
+                l0 = now_us();
+                CKD(cuGraphExecKernelNodeSetParams(e, k0, &kp));
+                pk += now_us() - l0;
+                CUDA_HOST_NODE_PARAMS hp = {host_nop, (void *)(size_t)(r % 2)};
+                l0 = now_us();
+                CKD(cuGraphExecHostNodeSetParams(e, h0, &hp));
+                ph += now_us() - l0;
+                CKD(cuGraphLaunch(e, s));
+            }
+            CKD(cuStreamSynchronize(s));
+            printf("callcost: patch_event_us=%.2f patch_kernel_us=%.2f patch_host_us=%.2f\n",
+                   pe / reps, pk / reps, ph / reps);
+        }
+        CKD(cuGraphExecDestroy(e));
+        CKD(cuGraphDestroy(g));
+    }
+    /* Eager: a kernel, two records, a wait and a host function an op. */
+    double tk = 0, tr = 0, tw = 0, th = 0;
+    float add_one = 1.0f;
+    CUstream s2;
+    CKD(cuStreamCreate(&s2, CU_STREAM_NON_BLOCKING));
+    for (int r = 0; r < reps; r++) {
+        float *y = r % 2 ? a : b, *x = r % 2 ? b : a;
+        void *args[] = {&y, &x, &n, &add_one};
+        double l0 = now_us();
+        CKD(cuLaunchKernel(f, (unsigned)(n + 127) / 128, 1, 1, 128, 1, 1, 0, s, args, NULL));
+        tk += now_us() - l0;
+        l0 = now_us();
+        CKD(cuEventRecord(ev[r % 12], s));
+        tr += now_us() - l0;
+        l0 = now_us();
+        CKD(cuStreamWaitEvent(s2, ev[r % 12], 0));
+        tw += now_us() - l0;
+        l0 = now_us();
+        CKD(cuLaunchHostFunc(s2, host_nop, NULL));
+        th += now_us() - l0;
+    }
+    CKD(cuCtxSynchronize());
+    printf("callcost: eager kernel_us=%.2f record_us=%.2f wait_us=%.2f hostfunc_us=%.2f\n",
+           tk / reps, tr / reps, tw / reps, th / reps);
+    CKD(cuStreamDestroy(s2));
+    CKD(cuStreamDestroy(s));
+    for (int i = 0; i < 14; i++)
+        CKD(cuEventDestroy(ev[i]));
+}
+
 int main(int argc, char **argv)
 {
     int ndev = 0;
@@ -485,6 +611,7 @@ int main(int argc, char **argv)
     RUN("host", host_node())
     RUN("timing", timing(a, b, n))
     RUN("nodecost", nodecost(a, b, n))
+    RUN("callcost", callcost(a, b, n))
     printf("graph_probe: %d failure(s)\n", failures);
     return failures ? 1 : 0;
 }
