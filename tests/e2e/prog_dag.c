@@ -51,6 +51,9 @@
  * hostobs   JAX's callback stream with callbacks that read what each op
  *           copied to the host (the shim runs them from one host node);
  *           after the step the host reads the copies by the events too
+ * poolobs   records of pooled events (a different one every step) after
+ *           copies; after the step the host synchronises with each and
+ *           reads the copy before it
  * hostwait  a host function in the middle of every step, whose callback
  *           the host waits for before it goes on (as JAX waits for each
  *           value it reads back), without a synchronising call
@@ -713,6 +716,7 @@ static const scenario_t scenarios[] = {
     {"jaxlike", step_jaxlike, false},  {"jaxupload", step_jaxupload, false},
     {"tiny", step_tiny, false},        {"hostobs", step_hostobs, true},
     {"tiny3", step_tiny3, false},      {"tinyvar", step_tinyvar, false},
+    {"poolobs", step_poolobs, true},
 };
 
 int main(int argc, char **argv)
@@ -792,6 +796,7 @@ int main(int argc, char **argv)
     fold(&l.acc, &leafobs_seen, sizeof leafobs_seen);
     fold(&l.acc, &hostobs_cb, sizeof hostobs_cb);
     fold(&l.acc, &hostobs_seen, sizeof hostobs_seen);
+    fold(&l.acc, &poolobs_seen, sizeof poolobs_seen);
     fold(&l.acc, &spins_ok, sizeof spins_ok);
     printf("scenario=%s steps=%d result=%016llx host_steps=%d elapsed_ok=%d callbacks_missed=%d "
            "spins_ok=%d\n",

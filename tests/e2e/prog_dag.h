@@ -53,5 +53,7 @@ extern uint64_t leafobs_seen; /* what the host read after each event */
 void step_leafobs(lane_t *l, int step);
 extern uint64_t hostobs_cb, hostobs_seen; /* what callbacks and host read */
 void step_hostobs(lane_t *l, int step);
+extern uint64_t poolobs_seen; /* what the host read after each pooled event */
+void step_poolobs(lane_t *l, int step);
 
 #endif

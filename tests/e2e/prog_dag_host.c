@@ -261,3 +261,44 @@ void step_hostobs(lane_t *l, int step)
     }
     CK(cuStreamSynchronize(side[0])); /* the callbacks ran: the hash is theirs */
 }
+
+/* poolobs: XLA's event pools. After each of three ops the lane's stream
+ * copies its result to the host and records an event without timing from
+ * a pool of five, a different one every step (the shim records those after
+ * the chunk's graph: GRAPHSHIM_EVENT_AFTER); a side stream forks from the
+ * second and joins back by an event that stays the same (a record node).
+ * After the step the host synchronises with each event and reads the copy
+ * before it: a record made too early, or not at all, shows as a stale
+ * value. */
+static float *poolobs_pin;
+uint64_t poolobs_seen;
+
+void step_poolobs(lane_t *l, int step)
+{
+    if (poolobs_pin == NULL)
+        CK(cuMemAllocHost_v2((void **)&poolobs_pin, 4 * sizeof *poolobs_pin));
+    CUevent e[3];
+    for (int op = 0; op < 3; op++) {
+        e[op] = evs[3 + (3 * step + op) % 5];
+        axpy(l, l->s, 1 + op, op, 0.5f + 0.25f * (float)op, false);
+        CK(cuMemcpyDtoHAsync_v2(&poolobs_pin[op], l->b[1 + op], sizeof *poolobs_pin, l->s));
+        CK(cuEventRecord(e[op], l->s));
+        if (op == 1) {
+            CK(cuStreamWaitEvent(side[0], e[op], 0));
+            axpy(l, side[0], 4, 2, 0.125f, false);
+            CK(cuMemcpyDtoHAsync_v2(&poolobs_pin[3], l->b[4], sizeof *poolobs_pin, side[0]));
+            CK(cuEventRecord(evs[0], side[0]));
+            CK(cuStreamWaitEvent(l->s, evs[0], 0));
+        }
+    }
+    add3(l, l->s, 0, 3, 4, false);
+    tail(l, l->s);
+    static const int order[4] = {0, 1, 3, 2}; /* each event's copies in turn */
+    for (int k = 0; k < 4; k++) {
+        int op = order[k];
+        CK(cuEventSynchronize(op < 3 ? e[op] : evs[0]));
+        uint32_t bits;
+        memcpy(&bits, &poolobs_pin[op], sizeof bits);
+        poolobs_seen = poolobs_seen * 31 + bits;
+    }
+}
