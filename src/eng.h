@@ -280,12 +280,6 @@ typedef struct gs_node {
     void *staging;          /* page-locked source of a host-to-device node */
     CUevent ev;             /* event record / wait node */
     bool sup;               /* a record superseded in this launch (graph.c) */
-    /* GRAPHSHIM_EVENT_AFTER: a record of an event without timing whose
-     * event changed in two launches running records the shim's event, and
-     * the program's is recorded after the chunk's graph (rec_now: in this
-     * launch). */
-    bool ev_after, rec_now;
-    uint8_t ev_changes;
     CUhostFn fn;            /* host node */
     void *fdata;
     struct gs_hostrun *run; /* a host node that runs several (hostrun.c) */

@@ -511,34 +511,6 @@ fail:
     return false;
 }
 
-/* GRAPHSHIM_EVENT_AFTER: XLA records two events of a pool after every op,
- * each a different one at every replay. A record node costs the launch
- * about 0.5 us and patching its event more; an eager cuEventRecord about
- * 1 us. A record of an event without timing makes no node anything
- * depends on (dag.c: waits follow what it followed), and the event is
- * seen only from outside the step, so once its event has changed in two
- * launches running, the node records the shim's event for good and the
- * program's is recorded after the chunk's graph on its stream: it
- * completes with the whole chunk, later than it would, never earlier.
- * Returns the event the node is to record in this launch. */
-static CUevent record_after(const gs_template_t *t, gs_node_t *nd, const gs_rec_t *rec,
-                            CUevent want)
-{
-    nd->rec_now = false;
-    if (!gs_opt.event_after || !(rec->flags & GS_REC_LEAF))
-        return want;
-    if (!nd->ev_after) {
-        if (nd->ev == want)
-            nd->ev_changes = 0;
-        else if (nd->ev != t->ph && ++nd->ev_changes >= 2)
-            nd->ev_after = true;
-    }
-    if (!nd->ev_after)
-        return want;
-    nd->rec_now = true;
-    return t->ph;
-}
-
 /* Patches node nd of executable graph `exec` to match rec; returns the
  * driver's answer (success when nothing needed patching). */
 static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
@@ -587,8 +559,6 @@ static CUresult patch(gs_template_t *t, CUgraphExec exec, gs_node_t *nd,
          * own events make no node and have nothing to patch. A record that
          * a later one in the chunk supersedes records the shim's event. */
         CUevent want = nd->sup ? t->ph : rec->u.e.ev;
-        if (rec->kind == GS_OP_EVREC && nd->node != NULL && !nd->sup)
-            want = record_after(t, nd, rec, want);
         nd->sup = false;
         if (nd->node == NULL || nd->ev == want)
             return CUDA_SUCCESS;
@@ -693,26 +663,6 @@ static void mark_superseded(gs_template_t *t, const gs_chunk_t *ch, const gs_rec
     }
 }
 
-/* The program's records that go after the chunk's graph (record_after), in
- * their order, before its host functions that run after it (a callback
- * waited for them). If the driver refuses one, the stream is synchronised:
- * the event keeps its last record, complete, and all the record would have
- * marked is done too. */
-static void records_after(gs_template_t *t, gs_chunk_t *ch, const gs_rec_t *recs, CUstream s)
-{
-    for (unsigned i = ch->first; i < ch->first + ch->count; i++) {
-        if (!t->nodes[i].rec_now)
-            continue;
-        CUresult r = GS_CALL(cuEventRecord, recs[i].u.e.ev, s);
-        if (r != CUDA_SUCCESS) {
-            gs_eng_failure(GS_CTR_fb_launch, "cuEventRecord", r);
-            t->failed = true;
-            (void)GS_REAL(cuStreamSynchronize)(s);
-        }
-        gs_count(GS_CTR_records_after, 1);
-    }
-}
-
 /* The chunk's host functions that nothing in it follows, after its graph
  * on the launch stream (after the staging event, which they need not
  * delay): in the order the program issued them, so each stream's callbacks
@@ -766,7 +716,6 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         return false;
     }
     unsigned long long patched = 0;
-    unsigned recs_after = 0;
     bool refresh = ch->frees_seen != gs_frees;
     if (ch->nev > 0)
         mark_superseded(t, ch, recs, base);
@@ -779,7 +728,6 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
             return false;
         }
         patched += p;
-        recs_after += t->nodes[i].rec_now;
     }
     ch->frees_seen = gs_frees;
     if ((r = GS_CALL(cuGraphLaunch, ch->exec, s)) != CUDA_SUCCESS) {
@@ -801,8 +749,6 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         }
         t->launched_with_staging = true;
     }
-    if (recs_after > 0)
-        records_after(t, ch, recs, s);
     if (ch->after != NULL)
         launch_after(t, ch, recs, s);
     uint64_t dt = gs_clock_ns() - t0;

@@ -195,11 +195,6 @@ const gs_optdesc_t gs_optdescs[] = {
      "order, rather than from host nodes (a host node costs a launch about "
      "3.2 us); 0: host nodes",
      NULL, 0, 0, 0, OFF(host_after)},
-    {"EVENT_AFTER", GS_OPT_BOOL, "1/true/yes/on or 0/false/no/off",
-     "a graph's record of an event without timing whose event changes from "
-     "launch to launch (an event pool) is made after the chunk's graph, on its "
-     "stream, rather than by patching the node at every launch; 0: patched",
-     NULL, 0, 0, 0, OFF(event_after)},
     {"CHUNK_FIRST", GS_OPT_LONG, "an integer from 1 to 65536",
      "nodes in a template's first chunk (the GPU starts on a step once they "
      "are in); each next chunk doubles, up to GRAPHSHIM_CHUNK_OPS",

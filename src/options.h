@@ -41,7 +41,6 @@ typedef struct {
     long host_wait;        /* us a held host function's step may stall; 0: they end steps */
     int host_merge;        /* host functions of a stream share host nodes */
     int host_after;        /* host functions nothing in a chunk follows run after it */
-    int event_after;       /* pooled records of events without timing go after the graph */
     char deny_kernels[1024]; /* extra kernel-name patterns never graphed */
     char dump_dir[256];    /* where template dumps go */
     char test_fail[256];   /* tests only: make the shim's own calls fail */
@@ -59,7 +58,7 @@ typedef struct {
         .history = 4096, .warmup = 3, .min_ops = 2, .max_ops = 4096,         \
         .max_graphs = 64, .staging_max = 64 << 10, .chunk_ops = 128,         \
         .chunk_first = 8, .payoff = 1, .host_wait = 500, .host_merge = 1,    \
-        .host_after = 1, .event_after = 1,                                    \
+        .host_after = 1,                                                     \
         .deny_kernels = "", .dump_dir = "", .test_fail = "",                 \
         .test_drop_edge = 0, .test_spin = 0,                                 \
     }

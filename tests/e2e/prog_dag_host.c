@@ -264,12 +264,12 @@ void step_hostobs(lane_t *l, int step)
 
 /* poolobs: XLA's event pools. After each of three ops the lane's stream
  * copies its result to the host and records an event without timing from
- * a pool of five, a different one every step (the shim records those after
- * the chunk's graph: GRAPHSHIM_EVENT_AFTER); a side stream forks from the
- * second and joins back by an event that stays the same (a record node).
+ * a pool of five, a different one every step (the shim patches the record
+ * nodes at every launch); a side stream forks from the second and joins
+ * back by an event that stays the same.
  * After the step the host synchronises with each event and reads the copy
  * before it: a record made too early, or not at all, shows as a stale
- * value. */
+ * value (each in turn, so that every record's in-edge shows). */
 static float *poolobs_pin;
 uint64_t poolobs_seen;
 
