@@ -301,6 +301,9 @@ typedef struct {
     unsigned frees_seen;    /* gs_frees when its copy nodes were last set */
     unsigned nruns;         /* host nodes in it that run several */
     struct gs_hostrun *after; /* its host functions that run after its graph */
+    uint8_t after_slot;     /* >0: they are all of that slot, and run on its stream */
+    CUstream after_stream;
+    uint8_t real_slots;     /* slots (bits) of the records that are nodes in it */
 } gs_chunk_t;
 
 /* Counts the program's calls that free or unmap memory. A memcpy node with
@@ -329,6 +332,10 @@ typedef struct gs_template {
     unsigned edges[2];      /* full and programmatic edges built */
     CUevent done;           /* recorded after launches that read staging */
     CUevent ph;             /* the event its graphs' event nodes are built with */
+    CUevent aev;            /* orders host functions after a graph on their stream */
+    uint8_t real_slots;     /* slots (bits) with a node in some chunk */
+    uint8_t after_slots;    /* slots whose stream has host functions of this replay
+                               that its next chunks have not waited for */
     bool launched_with_staging;
     uint64_t last_used;
     unsigned long long replays;

@@ -157,6 +157,10 @@ void gs_graph_destroy(gs_template_t *t)
     if (t->ph != NULL)
         GS_CALL(cuEventDestroy_v2, t->ph);
     t->ph = NULL;
+    if (t->aev != NULL)
+        GS_CALL(cuEventDestroy_v2, t->aev);
+    t->aev = NULL;
+    t->real_slots = 0;
     if (t->chunks != NULL)
         gs_mem_account(-(long long)(t->nchunks * sizeof *t->chunks), 0);
     free(t->chunks);
@@ -422,6 +426,25 @@ static bool build_dag(gs_template_t *t, const gs_rec_t *recs, gs_dag_t *dag)
                 members[k++] = i;
         if (k > 0)
             ok = (ch->after = gs_hostrun_new(members, k)) != NULL;
+        /* All of one stream that joined the step (JAX's callback stream):
+         * they run there, as without the shim. */
+        for (unsigned m = 0; ok && m < k; m++)
+            if (recs[members[m]].slot != recs[members[0]].slot)
+                k = 0;
+        if (ok && k > 0 && recs[members[0]].slot > 0) {
+            ch->after_slot = recs[members[0]].slot;
+            ch->after_stream = recs[members[0]].stream;
+        }
+        /* Run from the launch stream, they follow what their streams did
+         * before the step only through its waits (hold.c order_slots). */
+        for (unsigned i = ch->first; ok && ch->after != NULL && ch->after_slot == 0 &&
+                                     i < ch->first + ch->count; i++)
+            if (dag->into[i] == GS_DAG_AFTER)
+                ch->real_slots |= (uint8_t)(1u << recs[i].slot);
+        for (unsigned i = ch->first; ok && i < ch->first + ch->count; i++)
+            if (!dag->virt[i])
+                ch->real_slots |= (uint8_t)(1u << recs[i].slot);
+        t->real_slots |= ch->real_slots;
     }
     for (unsigned j = 0; ok && j < t->len; j++) {
         if (recs[j].kind != GS_OP_HOST || dag->virt[j])
@@ -475,6 +498,12 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
     build_edges = 0;
     if (!build_dag(t, recs, &dag))
         goto fail;
+    for (unsigned c = 0; c < t->nchunks && t->aev == NULL; c++)
+        if (t->chunks[c].after_slot > 0) {
+            what = "cuEventCreate";
+            if ((r = GS_CALL(cuEventCreate, &t->aev, CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS)
+                goto fail;
+        }
     uint8_t *at = block;
     for (unsigned c = 0; c < t->nchunks; c++) {
         gs_chunk_t *ch = &t->chunks[c];
@@ -663,22 +692,58 @@ static void mark_superseded(gs_template_t *t, const gs_chunk_t *ch, const gs_rec
     }
 }
 
+/* A chunk with nodes on a stream where an earlier chunk's host functions
+ * run waits for them first (their stream's later work follows them).
+ * Only the chunks that need it: the launch stream never waits for
+ * callbacks otherwise. */
+static bool wait_after(gs_template_t *t, const gs_chunk_t *ch, CUstream s)
+{
+    for (unsigned c = 0; c < t->nchunks; c++) {
+        const gs_chunk_t *p = &t->chunks[c];
+        unsigned bit = 1u << p->after_slot;
+        if (p->after_slot == 0 || !(ch->real_slots & t->after_slots & bit))
+            continue;
+        CUresult r = GS_CALL(cuEventRecord, t->aev, p->after_stream);
+        if (r == CUDA_SUCCESS)
+            r = GS_CALL(cuStreamWaitEvent, s, t->aev, 0);
+        if (r != CUDA_SUCCESS) {
+            gs_eng_failure(GS_CTR_fb_launch, "cuEventRecord", r);
+            t->failed = true;
+            return false;
+        }
+        t->after_slots &= (uint8_t)~bit;
+    }
+    return true;
+}
+
 /* The chunk's host functions that nothing in it follows, after its graph
- * on the launch stream (after the staging event, which they need not
- * delay): in the order the program issued them, so each stream's callbacks
- * keep theirs; later chunks and the joined streams' later work are ordered
- * after s. If the driver refuses, they must still run, and only after what
- * they followed: the stream is synchronised and they are called here. */
+ * (and after the staging event, which they need not delay), in the order
+ * the program issued them, so each stream's callbacks keep theirs. All of
+ * one joined stream (JAX's callback stream): on that stream, made to wait
+ * for the graph, so that the launch stream never waits for a callback, as
+ * without the shim; its later work follows them by stream order, and a
+ * later chunk with nodes on it waits for them (wait_after). Otherwise on
+ * the launch stream s, which later chunks and the joined streams' later
+ * work follow. If the driver refuses, they must still run, and only after
+ * what they followed: the streams are synchronised and they are called
+ * here. */
 static void launch_after(gs_template_t *t, gs_chunk_t *ch, const gs_rec_t *recs, CUstream s)
 {
     void *slot = gs_hostrun_fill(ch->after, recs);
-    CUresult r = GS_CALL(cuLaunchHostFunc, s, gs_hostrun_call, slot);
+    CUstream on = s;
+    if (ch->after_slot > 0 && GS_CALL(cuEventRecord, t->aev, s) == CUDA_SUCCESS &&
+        GS_CALL(cuStreamWaitEvent, ch->after_stream, t->aev, 0) == CUDA_SUCCESS) {
+        on = ch->after_stream;
+        t->after_slots |= (uint8_t)(1u << ch->after_slot);
+    }
+    CUresult r = GS_CALL(cuLaunchHostFunc, on, gs_hostrun_call, slot);
     gs_hostrun_launched(ch->after);
     gs_count(GS_CTR_hostfns_after, gs_hostrun_count(ch->after));
     if (r == CUDA_SUCCESS)
         return;
     gs_eng_failure(GS_CTR_fb_launch, "cuLaunchHostFunc", r);
     t->failed = true;
+    (void)GS_REAL(cuStreamSynchronize)(on);
     (void)GS_REAL(cuStreamSynchronize)(s);
     gs_hostrun_call(slot);
 }
@@ -730,6 +795,10 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         patched += p;
     }
     ch->frees_seen = gs_frees;
+    if (c == 0)
+        t->after_slots = 0;
+    if ((ch->real_slots & t->after_slots) && !wait_after(t, ch, s))
+        return false;
     if ((r = GS_CALL(cuGraphLaunch, ch->exec, s)) != CUDA_SUCCESS) {
         gs_eng_failure(GS_CTR_fb_launch, "cuGraphLaunch", r);
         t->failed = true;

@@ -124,12 +124,21 @@ static bool make_event(CUevent *e)
 }
 
 /* Before a launch: the graph (on `ls`) waits for the earlier work of every
- * stream that joined the step since the last launch of this match. */
-static bool order_slots(gs_stream_t *st, CUstream ls)
+ * stream that joined the step since the last launch of this match and has
+ * a node in the template's graphs. One without (JAX's callback stream:
+ * waits on the step's events and host functions that run after the graph
+ * on that stream, graph.c) needs none: its part goes to the stream itself,
+ * behind its earlier work, and the launch stream does not wait for the
+ * last replay's callbacks. */
+static bool order_slots(gs_stream_t *st, const gs_template_t *t, CUstream ls)
 {
     for (unsigned k = st->slots_ordered; k < st->nslots; k++) {
         gs_stream_t *x = st->slots[k];
         gs_hold_join_pending(x);
+        if (!(t->real_slots & (1u << k))) {
+            st->slots_ordered = k + 1;
+            continue;
+        }
         if (!make_event(&st->slot_ev[k]))
             return false;
         CUresult r = GS_CALL(cuEventRecord, st->slot_ev[k], x->handle);
@@ -194,7 +203,7 @@ static bool launch_chunk(gs_stream_t *st, gs_template_t *t, unsigned c, unsigned
     CUstream ls = launch_stream(st);
     /* The shim's own ordering events count as the replay's cost. */
     uint64_t t0 = st->slots_ordered < st->nslots ? gs_clock_ns() : 0;
-    if (st->nslots > 1 && !order_slots(st, ls)) {
+    if (st->nslots > 1 && !order_slots(st, t, ls)) {
         t->failed = true;
         cut(st, GS_BRK_failed, 0);
         gs_hold_issue(st, upto);

@@ -191,9 +191,10 @@ const gs_optdesc_t gs_optdescs[] = {
      NULL, 0, 0, 0, OFF(host_merge)},
     {"HOST_AFTER", GS_OPT_BOOL, "1/true/yes/on or 0/false/no/off",
      "host functions that nothing in their graph chunk follows run after the "
-     "chunk's graph, all from one cuLaunchHostFunc on its stream, in their "
-     "order, rather than from host nodes (a host node costs a launch about "
-     "3.2 us); 0: host nodes",
+     "chunk's graph, all from one cuLaunchHostFunc (on their own stream when "
+     "they are of one), in their order, rather than from host nodes (a host "
+     "node costs a launch about 3.2 us, and its stream waits for the "
+     "callback); 0: host nodes",
      NULL, 0, 0, 0, OFF(host_after)},
     {"CHUNK_FIRST", GS_OPT_LONG, "an integer from 1 to 65536",
      "nodes in a template's first chunk (the GPU starts on a step once they "

@@ -140,6 +140,17 @@ scenario hostobs $hw $na GRAPHSHIM_HOST_MERGE=0
 [ "$(st hostfns_merged)" -eq 0 ] || fail "hostobs: GRAPHSHIM_HOST_MERGE=0 merged $(st hostfns_merged)"
 atleast replays 30 "hostobs (a host node each)"
 pass "hostobs: callbacks that read their op's copy, run after the graph or from one host node: identical"
+# A joined stream's own work before the step, which its part reads: the
+# graph waits for it. A callback that ends a chunk runs after that chunk's
+# graph on its own stream; a later chunk with a record on that stream,
+# which the host synchronises with, waits for it first.
+scenario sidepre
+atleast replays 30 sidepre
+scenario hostjoin $hw GRAPHSHIM_CHUNK_OPS=3
+atleast hostfns_after 30 "hostjoin (chunks of 3)"
+scenario hostjoin $hw
+scenario hostjoin $hw GRAPHSHIM_CHUNK_OPS=3 GRAPHSHIM_HOST_AFTER=0
+pass "sidepre, hostjoin: a joined stream's earlier work and callbacks after the graph on their stream: identical"
 # Records of pooled events without timing (a different event each step),
 # patched at every launch; the host reads each copy after its event.
 scenario poolobs

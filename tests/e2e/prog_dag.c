@@ -54,6 +54,10 @@
  * poolobs   records of pooled events (a different one every step) after
  *           copies; after the step the host synchronises with each and
  *           reads the copy before it
+ * sidepre   a stream's own work, then its part of another's step, which
+ *           reads what that work wrote
+ * hostjoin  a callback, then a record on its stream that the host
+ *           synchronises with and that must find the callback run
  * hostwait  a host function in the middle of every step, whose callback
  *           the host waits for before it goes on (as JAX waits for each
  *           value it reads back), without a synchronising call
@@ -716,7 +720,8 @@ static const scenario_t scenarios[] = {
     {"jaxlike", step_jaxlike, false},  {"jaxupload", step_jaxupload, false},
     {"tiny", step_tiny, false},        {"hostobs", step_hostobs, true},
     {"tiny3", step_tiny3, false},      {"tinyvar", step_tinyvar, false},
-    {"poolobs", step_poolobs, true},
+    {"poolobs", step_poolobs, true},   {"sidepre", step_sidepre, true},
+    {"hostjoin", step_hostjoin, true},
 };
 
 int main(int argc, char **argv)
@@ -797,6 +802,7 @@ int main(int argc, char **argv)
     fold(&l.acc, &hostobs_cb, sizeof hostobs_cb);
     fold(&l.acc, &hostobs_seen, sizeof hostobs_seen);
     fold(&l.acc, &poolobs_seen, sizeof poolobs_seen);
+    fold(&l.acc, &hostjoin_seen, sizeof hostjoin_seen);
     fold(&l.acc, &spins_ok, sizeof spins_ok);
     printf("scenario=%s steps=%d result=%016llx host_steps=%d elapsed_ok=%d callbacks_missed=%d "
            "spins_ok=%d\n",

@@ -55,5 +55,8 @@ extern uint64_t hostobs_cb, hostobs_seen; /* what callbacks and host read */
 void step_hostobs(lane_t *l, int step);
 extern uint64_t poolobs_seen; /* what the host read after each pooled event */
 void step_poolobs(lane_t *l, int step);
+void step_sidepre(lane_t *l, int step);
+extern uint64_t hostjoin_seen; /* callbacks run when a later record completed */
+void step_hostjoin(lane_t *l, int step);
 
 #endif

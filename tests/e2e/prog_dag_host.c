@@ -14,6 +14,8 @@
 
 #include "prog_dag.h"
 
+#include <stdatomic.h>
+
 #include <string.h>
 
 
@@ -301,4 +303,55 @@ void step_poolobs(lane_t *l, int step)
         memcpy(&bits, &poolobs_pin[op], sizeof bits);
         poolobs_seen = poolobs_seen * 31 + bits;
     }
+}
+
+/* sidepre: a stream's own work before it joins a step. The side stream
+ * rewrites a buffer by itself (a step of its own, or eager), then waits on
+ * the lane's event and its part of the lane's step reads that buffer: the
+ * graph, launched on the lane's stream, must wait for the side stream's
+ * earlier work (hold.c order_slots). */
+void step_sidepre(lane_t *l, int step)
+{
+    (void)step;
+    axpy(l, side[0], 3, 4, 0.75f, false);
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    CK(cuEventRecord(evs[1], l->s));
+    CK(cuStreamWaitEvent(side[0], evs[1], 0));
+    add3(l, side[0], 4, 3, 1, false);
+    CK(cuEventRecord(evs[2], side[0]));
+    axpy(l, l->s, 2, 1, 0.25f, false);
+    CK(cuStreamWaitEvent(l->s, evs[2], 0));
+    add3(l, l->s, 0, 2, 4, false);
+    tail(l, l->s);
+}
+
+/* hostjoin: a callback, then later on its stream a record the host
+ * synchronises with, which must find the callback run. Cut into chunks of
+ * three ops (as dag_diff.sh runs it) the callback ends a chunk and runs
+ * after that chunk's graph on its own stream; the record is a node of a
+ * later chunk, launched on the lane's stream, which must wait for it
+ * (graph.c wait_after). */
+static atomic_int hostjoin_calls;
+uint64_t hostjoin_seen;
+
+static void CUDA_CB hostjoin_count(void *p)
+{
+    (void)p;
+    atomic_fetch_add(&hostjoin_calls, 1);
+}
+
+void step_hostjoin(lane_t *l, int step)
+{
+    (void)step;
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    CK(cuEventRecord(evs[1], l->s));
+    CK(cuStreamWaitEvent(side[0], evs[1], 0));
+    CK(cuLaunchHostFunc(side[0], hostjoin_count, NULL));
+    axpy(l, l->s, 2, 1, 0.25f, false);
+    axpy(l, l->s, 3, 2, 0.75f, false);
+    axpy(l, l->s, 0, 3, 0.125f, false);
+    CK(cuEventRecord(evs[2], side[0]));
+    tail(l, l->s);
+    CK(cuEventSynchronize(evs[2]));
+    hostjoin_seen = hostjoin_seen * 31 + (uint64_t)atomic_load(&hostjoin_calls);
 }

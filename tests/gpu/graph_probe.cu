@@ -21,8 +21,9 @@
  *  nodecost     what event record nodes and host nodes add to a graph
  *               launch: host microseconds per launch, and per launch and
  *               synchronisation
- *  callcost     host nodes against one host function after the launch,
- *               back to back and one at a time; what patching an event,
+ *  callcost     host nodes against one host function after the launch
+ *               (on the graph's stream, or on another that waits for the
+ *               graph), back to back and one at a time; what patching an event,
  *               a kernel and a host node costs; the eager calls
  *
  * Each check prints "name: key=value ..." lines; a broken assumption prints
@@ -479,7 +480,14 @@ static void callcost(float *a, float *b, int n)
     CUstream s;
     CKD(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
     const int reps = 400;
-    for (int after = 0; after < 2; after++) {
+    /* after: 0 host nodes; 1 one host function after the launch on its
+     * stream; 2 on a second stream that waits for the graph (JAX's
+     * callback stream, GRAPHSHIM_HOST_AFTER). */
+    CUstream cbs;
+    CUevent gev;
+    CKD(cuStreamCreate(&cbs, CU_STREAM_NON_BLOCKING));
+    CKD(cuEventCreate(&gev, CU_EVENT_DISABLE_TIMING));
+    for (int after = 0; after < 3; after++) {
         CUgraph g;
         CKD(cuGraphCreate(&g, 0));
         CUgraphNode prev = NULL, k0 = NULL, r0 = NULL, h0 = NULL;
@@ -512,15 +520,24 @@ static void callcost(float *a, float *b, int n)
             for (int r = 0; r < reps; r++) {
                 double l0 = now_us();
                 CKD(cuGraphLaunch(e, s));
-                if (after)
+                if (after == 1)
                     CKD(cuLaunchHostFunc(s, host_nop, NULL));
+                if (after == 2) {
+                    CKD(cuEventRecord(gev, s));
+                    CKD(cuStreamWaitEvent(cbs, gev, 0));
+                    CKD(cuLaunchHostFunc(cbs, host_nop, NULL));
+                }
                 launch += now_us() - l0;
-                if (sync)
+                if (sync) {
                     CKD(cuStreamSynchronize(s));
+                    CKD(cuStreamSynchronize(cbs));
+                }
             }
             CKD(cuStreamSynchronize(s));
+            CKD(cuStreamSynchronize(cbs));
             printf("callcost: kernels=6 records=12 hosts=%s %s launch_us=%.2f total_us=%.2f\n",
-                   after ? "1-after" : "6-nodes", sync ? "one-at-a-time" : "back-to-back",
+                   after == 0 ? "6-nodes" : after == 1 ? "1-after" : "1-after-other-stream",
+                   sync ? "one-at-a-time" : "back-to-back",
                    launch / reps, (now_us() - t0) / reps);
         }
         if (!after) {
@@ -580,6 +597,8 @@ static void callcost(float *a, float *b, int n)
     CKD(cuCtxSynchronize());
     printf("callcost: eager kernel_us=%.2f record_us=%.2f wait_us=%.2f hostfunc_us=%.2f\n",
            tk / reps, tr / reps, tw / reps, th / reps);
+    CKD(cuStreamDestroy(cbs));
+    CKD(cuEventDestroy(gev));
     CKD(cuStreamDestroy(s2));
     CKD(cuStreamDestroy(s));
     for (int i = 0; i < 14; i++)
