@@ -17,7 +17,12 @@ process: the timed steps run in blocks of K, the shim paused
 (graphshim_pause) in one block of each pair and graphing in the other,
 the order alternating from pair to pair; it prints the median of the
 pairs' ratios and their quartiles. Separate runs on a lent host differ by a
-third from one to the next; adjacent blocks share the host's speed.
+third from one to the next; adjacent blocks share the host's speed. It also
+prints the quantiles of single steps in either state (the block ratios'
+median hides a few slow blocks: the first with the shim on is where it
+learns) and each block's milliseconds; with JAX_AB_TIMES=FILE it writes each
+block's state and its start and end on CLOCK_MONOTONIC there, for
+tools/wallprof.py --blocks.
 
 Each step runs L layers of a small MLP on a hidden state (matmul, add, tanh,
 a residual), op by op, then reads one number back to the host, as a decode
@@ -73,21 +78,26 @@ def main():
             float(x[0])
         x = jnp.ones((hidden,), jnp.float32)
         blocks = []  # (shim on, seconds) of each block of --ab steps
+        step_s = ([], [])  # each timed step's seconds, paused and graphing
         t0 = tb = time.perf_counter()
         for i in range(steps):
+            ts = time.perf_counter()
             if ab and i % ab == 0 and i + ab <= steps:
                 # Pair p runs on-off when p is even, off-on when odd.
                 k = i // ab
                 on = (k % 2 == 0) == ((k // 2) % 2 == 0)
                 pause(0 if on else 1)
-                blocks.append([on, 0.0])
+                blocks.append([on, 0.0, time.monotonic_ns()])
                 tb = time.perf_counter()
             for w, b in ws:
                 x = x + jnp.tanh(x @ w + b) * 0.5
             x = x / (1.0 + jnp.abs(x).max())
             checksum += float(x[0])
+            if ab and blocks:
+                step_s[blocks[-1][0]].append(time.perf_counter() - ts)
             if ab and i + 1 == (len(blocks)) * ab:
                 blocks[-1][1] = time.perf_counter() - tb
+                blocks[-1].append(time.monotonic_ns())
         dt = time.perf_counter() - t0
         if ab:
             pause(0)
@@ -104,6 +114,22 @@ def main():
         q = lambda f: ratios[min(len(ratios) - 1, int(f * len(ratios)))]
         print("jax-eager ab block=%d pairs=%d shim=%.1f paused=%.1f steps/s ratio=%.3f [%.3f-%.3f]"
               % (ab, len(ratios), n_on / on_s, n_off / off_s, q(0.5), q(0.25), q(0.75)))
+        # The block ratios' median hides a few slow blocks; the steps'
+        # quantiles show whether the shim is slower in every step or in a few.
+        for on in (False, True):
+            v = sorted(step_s[on])
+            if v:
+                p = lambda f: 1e6 * v[min(len(v) - 1, int(f * len(v)))]
+                print("jax-eager ab %s steps=%d us: p10=%.0f p50=%.0f p90=%.0f p99=%.0f max=%.0f mean=%.0f"
+                      % ("shim" if on else "paused", len(v), p(0.1), p(0.5), p(0.9), p(0.99),
+                         1e6 * v[-1], 1e6 * sum(v) / len(v)))
+        if os.environ.get("JAX_AB_TIMES"):
+            # Each block's start and end on CLOCK_MONOTONIC, for a profiler's
+            # samples to be told apart by the shim's state.
+            with open(os.environ["JAX_AB_TIMES"], "w") as f:
+                for b in blocks:
+                    f.write("%d %d %d\n" % (b[0], b[2], b[3]))
+        print("jax-eager ab blocks " + " ".join("%s%.1f" % ("+" if b[0] else "-", 1e3 * b[1]) for b in blocks))
 
 
 if __name__ == "__main__":
