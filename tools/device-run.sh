@@ -6,7 +6,7 @@
 # shim's per-call cost, and the PyTorch profiler's kernel count. Logs go to
 # $OUT; a short table is printed last.
 #   tools/device-run.sh CARRY_DIR [PART...]
-#   PART: check bench variants torch compile count cost diag gpu tiny sweep jax jaxab streams
+#   PART: check bench variants torch compile count cost diag gpu tiny sweep jax jaxab jaxprof streams
 #   (default: all but compile, diag, gpu, tiny and sweep; variants: option
 #   sets in VARIANT_SETS, modes in VARIANT_MODES, VARIANT_PDL= skips the
 #   PDL row). tiny: the
@@ -25,6 +25,8 @@
 #   and without the shim, each with a GRAPHSHIM_LOG=trace log of its first
 #   steps. Ratios are printed as the ratio of the medians and as the median
 #   of each round's own ratio (paired).
+# jaxprof: jax-eager.py --ab with tools/libwallprof.so preloaded, its main
+# thread's samples split by block with tools/wallprof.py (JAXPROF_ENVS).
 set -u
 CARRY=$(cd "$1" && pwd); shift
 PARTS=${*:-check bench variants torch count cost}
@@ -287,6 +289,28 @@ if [[ " $PARTS " == *" jaxab "* ]]; then
         { k = $1 " " $2; if (k != last) { if (last != "") print line; line = "  " k ":"; last = k }
           line = line " " $3 " (" $5 ", " $4 ")" }
         END { if (last != "") print line }' | tee -a "$summary"
+fi
+if [[ " $PARTS " == *" jaxprof "* ]]; then
+    # Where JAX's main thread spends a step, the shim graphing against it
+    # paused in one process: tools/libwallprof.so's samples split by the
+    # --ab blocks (tools/wallprof.py). JAXPROF_ENVS: variable sets (";").
+    IFS=';' read -ra pfenvs <<<"${JAXPROF_ENVS:--}"
+    WP=$PWD/tools/.libs/libwallprof.so
+    for r in $(seq 1 "$ROUNDS"); do
+        for e in "${pfenvs[@]}"; do
+            [ "$e" = - ] && e=
+            tag=jaxprof$(echo "$e" | tr -cd 'a-zA-Z0-9').$r
+            # shellcheck disable=SC2086
+            env GRAPHSHIM_STATS=1 $e JAX_AB_TIMES="$OUT/$tag.blocks" WALLPROF_OUT="$OUT/$tag.samples" \
+                LD_PRELOAD="$WP:$SHIM" python3 tools/jax-eager.py --steps=800 --fast=1 --ab=20 \
+                >"$OUT/$tag.out" 2>"$OUT/$tag.err"
+            python3 tools/wallprof.py "$OUT/$tag.samples" --blocks="$OUT/$tag.blocks" --block-steps=20 \
+                --top=8 >"$OUT/$tag.prof" 2>&1
+            gzip -f "$OUT/$tag.samples"
+            note "jaxprof ${e:-defaults} run $r: $(grep -o 'ratio=[0-9.]* \[[0-9.-]*\]' "$OUT/$tag.out") $(grep -o 'checksum=[^ ]*' "$OUT/$tag.out")"
+            head -40 "$OUT/$tag.prof" | tee -a "$summary"
+        done
+    done
 fi
 if [[ " $PARTS " == *" streams "* ]]; then
     # Issue 10: PyTorch with a side stream (wait_stream, record_stream).
