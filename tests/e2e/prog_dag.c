@@ -89,6 +89,9 @@
  *           a stream of its own (with its own callback stream), on whose
  *           record the compute stream waits, and which waits on the
  *           compute stream's
+ * xupload   jaxupload with its uploads made by a thread of their own, as
+ *           XLA's transfer thread makes them: the two threads' calls
+ *           interleave differently from run to run
  * jaxlike   as XLA runs an eager program: every kernel followed by an event
  *           record (from a pool), older events polled from the host (every
  *           50th step: a poll of an event in the step ends it), a host
@@ -721,7 +724,7 @@ static const scenario_t scenarios[] = {
     {"tiny", step_tiny, false},        {"hostobs", step_hostobs, true},
     {"tiny3", step_tiny3, false},      {"tinyvar", step_tinyvar, false},
     {"poolobs", step_poolobs, true},   {"sidepre", step_sidepre, true},
-    {"hostjoin", step_hostjoin, true},
+    {"hostjoin", step_hostjoin, true}, {"xupload", step_xupload, false},
 };
 
 int main(int argc, char **argv)
@@ -791,6 +794,8 @@ int main(int argc, char **argv)
         if (run->step == step_timing)
             after_timing();
     }
+    if (run->step == step_xupload)
+        xupload_finish();
     clock_gettime(CLOCK_MONOTONIC, &w1);
     fprintf(stderr, "prog_dag: %s steps/s=%.1f\n", sc,
             steps / ((double)(w1.tv_sec - w0.tv_sec) + 1e-9 * (double)(w1.tv_nsec - w0.tv_nsec)));

@@ -4,7 +4,8 @@
  * back; one op as XLA dispatches it eagerly (xlaop); XLA's eager program
  * with a readback on a second stream (jaxlike); and JAX's eager decode
  * loop, which never synchronises at all (jaxwait), and with the scalars it
- * uploads on a stream of their own (jaxupload); the host synchronising
+ * uploads on a stream of their own (jaxupload), made by a thread of their
+ * own (xupload); the host synchronising
  * with a fork's and a join's events (leafobs); and callbacks that read what
  * the op before each copied to the host (hostobs). The
  * scenarios' own descriptions are at the top of prog_dag.c. */
@@ -14,7 +15,10 @@
 
 #include "prog_dag.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <string.h>
 
@@ -169,6 +173,105 @@ void step_jaxupload(lane_t *l, int step)
             CK(cuMemcpyHtoDAsync_v2(l->b[5 + u], src, N * sizeof *src, side[2]));
             xla_callback(side[2], e, side[3]);
             CK(cuStreamWaitEvent(l->s, e, 0));
+            add3(l, l->s, 1 + op % 3, op % 4, 5 + u, false);
+        } else {
+            axpy(l, l->s, 1 + op % 3, op % 4, 0.25f * (float)(op + 1), false);
+        }
+        xla_callback(l->s, evs[k % 5], side[0]);
+    }
+    jax_readback(l, step);
+}
+
+/* xupload: jaxupload's uploads made by a thread of their own, as XLA's
+ * transfer thread makes them. The launching thread hands it each value and
+ * waits until the upload's event is recorded (XLA then knows its
+ * definition event), then waits on it on the compute stream; meanwhile the
+ * upload thread issues its callback stream's wait and host function, so
+ * the two threads' calls interleave in an order that varies from run to
+ * run (each stream's own order does not). The upload thread waits on the
+ * compute stream's record of the op before, held in the other thread's
+ * step, as XLA's does. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned asked, recorded, issued; /* uploads asked for, recorded, all issued */
+    const float *src;
+    CUdeviceptr dst;
+    CUevent e, before;
+    CUcontext ctx;
+} xu = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, 0, NULL, NULL, NULL};
+
+static void *xupload_thread(void *arg)
+{
+    (void)arg;
+    CK(cuCtxSetCurrent(xu.ctx));
+    for (unsigned done = 0;; done++) {
+        pthread_mutex_lock(&xu.mu);
+        while (xu.asked == done)
+            pthread_cond_wait(&xu.cv, &xu.mu);
+        const float *src = xu.src;
+        CUdeviceptr dst = xu.dst;
+        CUevent e = xu.e, before = xu.before;
+        pthread_mutex_unlock(&xu.mu);
+        CK(cuStreamWaitEvent(side[2], before, 0));
+        CK(cuMemcpyHtoDAsync_v2(dst, src, N * sizeof *src, side[2]));
+        CK(cuEventRecord(e, side[2]));
+        pthread_mutex_lock(&xu.mu);
+        xu.recorded = done + 1;
+        pthread_cond_broadcast(&xu.cv);
+        pthread_mutex_unlock(&xu.mu);
+        CK(cuStreamWaitEvent(side[3], e, 0));
+        CK(cuLaunchHostFunc(side[3], count_step, &xla_one));
+        pthread_mutex_lock(&xu.mu);
+        xu.issued = done + 1;
+        pthread_cond_broadcast(&xu.cv);
+        pthread_mutex_unlock(&xu.mu);
+    }
+    return NULL;
+}
+
+/* After the last step: the upload thread's last calls issued and every
+ * callback run, so that the count of them does not race with the exit. */
+void xupload_finish(void)
+{
+    pthread_mutex_lock(&xu.mu);
+    while (xu.issued < xu.asked)
+        pthread_cond_wait(&xu.cv, &xu.mu);
+    pthread_mutex_unlock(&xu.mu);
+    CK(cuCtxSynchronize());
+}
+
+void step_xupload(lane_t *l, int step)
+{
+    static unsigned k;
+    static float *stage;
+    if (stage == NULL) {
+        CK(cuMemAllocHost_v2((void **)&stage, 6 * N * sizeof *stage));
+        CK(cuCtxGetCurrent(&xu.ctx));
+        pthread_t th;
+        if (pthread_create(&th, NULL, xupload_thread, NULL) != 0) {
+            fprintf(stderr, "xupload: no thread\n");
+            exit(1);
+        }
+        pthread_detach(th);
+    }
+    for (int op = 0; op < 6; op++, k++) {
+        if (op % 2 == 1) {
+            int u = op / 2;
+            float *src = stage + ((step % 2) * 3 + u) * N;
+            for (int j = 0; j < N; j++)
+                src[j] = 0.5f + (float)((step * 3 + u) % 11) / 8 + (float)j / (4 * N);
+            pthread_mutex_lock(&xu.mu);
+            xu.src = src;
+            xu.dst = l->b[5 + u];
+            xu.e = evs[6 + k % 2];
+            xu.before = evs[(k + 4) % 5];
+            unsigned want = ++xu.asked;
+            pthread_cond_broadcast(&xu.cv);
+            while (xu.recorded < want)
+                pthread_cond_wait(&xu.cv, &xu.mu);
+            pthread_mutex_unlock(&xu.mu);
+            CK(cuStreamWaitEvent(l->s, evs[6 + k % 2], 0));
             add3(l, l->s, 1 + op % 3, op % 4, 5 + u, false);
         } else {
             axpy(l, l->s, 1 + op % 3, op % 4, 0.25f * (float)(op + 1), false);
