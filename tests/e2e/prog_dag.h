@@ -61,4 +61,25 @@ void step_sidepre(lane_t *l, int step);
 extern uint64_t hostjoin_seen; /* callbacks run when a later record completed */
 void step_hostjoin(lane_t *l, int step);
 
+/* prog_dag_events.c */
+extern int evsync_seen, elapsed_ok, spins_ok; /* what the host saw */
+void events_init(void); /* the side streams and events */
+void step_streams1(lane_t *l, int step);
+void step_fan(lane_t *l, int step);
+void step_pool(lane_t *l, int step);
+void step_torchlike(lane_t *l, int step);
+void step_legacyblk(lane_t *l, int step);
+void step_blklegacy(lane_t *l, int step);
+void step_rerecord(lane_t *l, int step);
+void step_xrecord(lane_t *l, int step);
+void step_evsync(lane_t *l, int step);
+void step_noreturn(lane_t *l, int step);
+void step_evict(lane_t *l, int step);
+void step_timing(lane_t *l, int step);
+void step_capfork(lane_t *l, int step);
+void step_extwait(lane_t *l, int step);
+void step_slotwait(lane_t *l, int step);
+void step_spinquery(lane_t *l, int step);
+void after_timing(void);
+
 #endif
