@@ -16,7 +16,10 @@
  * frames say which call a wait is in). At exit the samples are written as
  * text, resolved with dladdr: "ns tid object offset symbol", and a backtrace
  * as a line "B object:offset:symbol ...". Nothing is resolved or written
- * in the handler. Not setitimer: an interval timer survives exec, and
+ * in the handler; backtrace() is called there, which is not
+ * async-signal-safe (a sample landing inside the unwinder's own lock would
+ * hang the program): a diagnostic for a run that can be repeated, never for
+ * one that must finish. Not setitimer: an interval timer survives exec, and
  * pyenv's shims exec python, which would die of the signal before this
  * library could catch it. */
 #define _GNU_SOURCE
