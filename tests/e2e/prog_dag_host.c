@@ -140,6 +140,18 @@ void step_jaxwait(lane_t *l, int step)
     jax_readback(l, step);
 }
 
+/* The value of step's upload u (jaxupload, xupload), written to its place
+ * in the page-locked staging: each step's values in their own half, so a
+ * half is rewritten two steps later, once the host has seen the callback
+ * that follows them. */
+static float *stage_value(float *stage, int step, int u)
+{
+    float *src = stage + ((step % 2) * 3 + u) * N;
+    for (int j = 0; j < N; j++)
+        src[j] = 0.5f + (float)((step * 3 + u) % 11) / 8 + (float)j / (4 * N);
+    return src;
+}
+
 /* jaxupload: jaxwait with JAX's scalars: every other op takes a value the
  * host uploads for it, on an upload stream that first waits for the op
  * before (as XLA's does) and whose own callback stream waits on the
@@ -165,9 +177,7 @@ void step_jaxupload(lane_t *l, int step)
     for (int op = 0; op < 6; op++, k++) {
         if (op % 2 == 1) {
             int u = op / 2;
-            float *src = stage + ((step % 2) * 3 + u) * N;
-            for (int j = 0; j < N; j++)
-                src[j] = 0.5f + (float)((step * 3 + u) % 11) / 8 + (float)j / (4 * N);
+            float *src = stage_value(stage, step, u);
             CUevent e = evs[6 + k % 2];
             CK(cuStreamWaitEvent(side[2], evs[(k + 4) % 5], 0)); /* after the op before */
             CK(cuMemcpyHtoDAsync_v2(l->b[5 + u], src, N * sizeof *src, side[2]));
@@ -201,6 +211,16 @@ static struct {
     CUcontext ctx;
 } xu = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, 0, NULL, NULL, NULL};
 
+/* The upload thread has got as far as upload `count` in *what (recorded,
+ * issued). */
+static void xupload_reached(unsigned *what, unsigned count)
+{
+    pthread_mutex_lock(&xu.mu);
+    *what = count;
+    pthread_cond_broadcast(&xu.cv);
+    pthread_mutex_unlock(&xu.mu);
+}
+
 static void *xupload_thread(void *arg)
 {
     (void)arg;
@@ -216,16 +236,10 @@ static void *xupload_thread(void *arg)
         CK(cuStreamWaitEvent(side[2], before, 0));
         CK(cuMemcpyHtoDAsync_v2(dst, src, N * sizeof *src, side[2]));
         CK(cuEventRecord(e, side[2]));
-        pthread_mutex_lock(&xu.mu);
-        xu.recorded = done + 1;
-        pthread_cond_broadcast(&xu.cv);
-        pthread_mutex_unlock(&xu.mu);
+        xupload_reached(&xu.recorded, done + 1);
         CK(cuStreamWaitEvent(side[3], e, 0));
         CK(cuLaunchHostFunc(side[3], count_step, &xla_one));
-        pthread_mutex_lock(&xu.mu);
-        xu.issued = done + 1;
-        pthread_cond_broadcast(&xu.cv);
-        pthread_mutex_unlock(&xu.mu);
+        xupload_reached(&xu.issued, done + 1);
     }
     return NULL;
 }
@@ -258,9 +272,7 @@ void step_xupload(lane_t *l, int step)
     for (int op = 0; op < 6; op++, k++) {
         if (op % 2 == 1) {
             int u = op / 2;
-            float *src = stage + ((step % 2) * 3 + u) * N;
-            for (int j = 0; j < N; j++)
-                src[j] = 0.5f + (float)((step * 3 + u) % 11) / 8 + (float)j / (4 * N);
+            float *src = stage_value(stage, step, u);
             pthread_mutex_lock(&xu.mu);
             xu.src = src;
             xu.dst = l->b[5 + u];
