@@ -82,9 +82,9 @@ def main():
             x = x / (1.0 + jnp.abs(x).max())
             float(x[0])
         x = jnp.ones((hidden,), jnp.float32)
-        blocks = []  # (shim on, seconds) of each block of --ab steps
+        blocks = []  # [shim on, seconds, start ns, end ns] of each block of --ab steps
         step_s = ([], [])  # each timed step's seconds, paused and graphing
-        t0 = tb = time.perf_counter()
+        t0 = time.perf_counter()
         for i in range(steps):
             ts = time.perf_counter()
             if ab and i % ab == 0 and i + ab <= steps:
@@ -93,7 +93,6 @@ def main():
                 on = (k % 2 == 0) == ((k // 2) % 2 == 0)
                 pause(0 if on else 1)
                 blocks.append([on, 0.0, time.monotonic_ns()])
-                tb = time.perf_counter()
             for w, b in ws:
                 x = x + jnp.tanh(x @ w + b) * 0.5
             x = x / (1.0 + jnp.abs(x).max())
@@ -101,8 +100,8 @@ def main():
             if ab and blocks:
                 step_s[blocks[-1][0]].append(time.perf_counter() - ts)
             if ab and i + 1 == (len(blocks)) * ab:
-                blocks[-1][1] = time.perf_counter() - tb
                 blocks[-1].append(time.monotonic_ns())
+                blocks[-1][1] = (blocks[-1][3] - blocks[-1][2]) / 1e9
         dt = time.perf_counter() - t0
         if ab:
             pause(0)
