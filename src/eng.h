@@ -263,7 +263,7 @@ void gs_dag_mark_after(gs_dag_t *d, const gs_rec_t *recs, unsigned n,
                        const uint32_t *chunk_of);
 void gs_dag_free(gs_dag_t *d);
 
-/* ----------------------------------------------------------- graph.c */
+/* ------------------------------------------- graph.c, graph_launch.c */
 
 typedef struct gs_node {
     uint64_t sig;
@@ -362,6 +362,14 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
 bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
                            unsigned base, const uint8_t *arena, CUstream s, bool *busy);
 void gs_graph_destroy(gs_template_t *t);
+/* The driver's parameters of node nd (a kernel's from its launch's grid,
+ * block, shared memory and argument pointers kp), for adding the node
+ * (graph.c) and for patching it (graph_launch.c). */
+void gs_kernel_params(CUDA_KERNEL_NODE_PARAMS_v2 *p, const gs_func_t *fn,
+                      const unsigned grid[3], const unsigned block[3], unsigned shmem,
+                      void **kp);
+void gs_copy_params(CUDA_MEMCPY3D *c, const gs_node_t *nd);
+void gs_memset_params(CUDA_MEMSET_NODE_PARAMS *m, const gs_node_t *nd, unsigned elsize);
 /* ---------------------------------------------------------- hostrun.c */
 
 /* Host functions of one stream run from one host node (dag.c says which). */
