@@ -1,7 +1,7 @@
 /* eng.h: private header of the engine, grouped by the file that implements
  * each part: the records of ops (record.c), launch attributes (attrs.c),
  * streams, steps and templates (detect.c), the DAG of a step (dag.c), graphs
- * (graph.c), holding and issuing (hold.c), the entry points of ops
+ * (graph.c builds, graph_launch.c patches and launches), holding and issuing (hold.c), the entry points of ops
  * (ops.c), barriers (barrier.c) and what they share (engine.c).
  *
  * The model (DESIGN.md sections 3 and 9): every op is recorded with a
