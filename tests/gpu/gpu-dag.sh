@@ -16,14 +16,14 @@ ptx=$top_builddir/tests/gpu/fuzz_kernels.ptx
 gpu_need gpu-dag "$prog" "$ptx"
 pre=$(shim_preload)
 status=0
-for sc in pdl pdlmix attrs pt ptlegacy streams fan pool noreturn hostfn hostwait jaxwait jaxupload slotwait spinquery xrecord leafobs hostobs poolobs sidepre hostjoin torchlike timing extwait; do
+for sc in pdl pdlmix attrs pt ptlegacy streams fan pool noreturn hostfn hostwait jaxwait jaxupload xupload slotwait spinquery xrecord leafobs hostobs poolobs sidepre hostjoin torchlike timing extwait; do
     "$prog" "$sc" --module="$ptx" >"$tmp/plain" 2>"$tmp/plain.err" ||
         { echo "FAIL: $sc without the shim: $(tail -2 "$tmp/plain.err")"; status=1; continue; }
     # jaxwait never synchronises: its steps form only once a run of it
     # fills a step (as dag_diff.sh runs it), which the default size never
     # does in its 1,160 ops.
     extra=""
-    case $sc in jaxwait|jaxupload) extra="GRAPHSHIM_MAX_OPS=256" ;; esac
+    case $sc in jaxwait|jaxupload|xupload) extra="GRAPHSHIM_MAX_OPS=256" ;; esac
     for cfg in 64 3 64:0; do
         chunk=${cfg%%:*}
         after=1
