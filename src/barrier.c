@@ -78,7 +78,7 @@ void gs_eng_barrier_stream(gs_fn_id_t id, CUstream s)
         gs_eng_flush_if_off();
         return;
     }
-    pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_enter();
     if (begins_capture(id))
         settle_everything(GS_BRK_capture);
     else if (gs_op_barrier(id, s, GS_BRK_barrier))
@@ -86,7 +86,7 @@ void gs_eng_barrier_stream(gs_fn_id_t id, CUstream s)
     /* Counted after the steps closed: a template formed just now, at this
      * barrier, must still set its copy nodes again after this free. */
     gs_frees += frees_memory(id);
-    pthread_mutex_unlock(&gs_eng_lock);
+    gs_eng_leave();
 }
 
 void gs_eng_barrier_all(gs_fn_id_t id)
@@ -96,7 +96,7 @@ void gs_eng_barrier_all(gs_fn_id_t id)
         gs_eng_flush_if_off();
         return;
     }
-    pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_enter();
     gs_eng_call = id;
     cut_any = false;
     gs_for_each_stream(note_cut);
@@ -113,7 +113,7 @@ void gs_eng_barrier_all(gs_fn_id_t id)
     }
     /* Frees and unregistrations end what the pointer cache knows. */
     gs_ptr_cache_clear();
-    pthread_mutex_unlock(&gs_eng_lock);
+    gs_eng_leave();
 }
 
 void gs_eng_after_barrier(gs_fn_id_t id, CUstream s, CUresult res)
@@ -138,9 +138,9 @@ void gs_eng_after_barrier(gs_fn_id_t id, CUstream s, CUresult res)
     case GS_ID_cuStreamDestroy_v2:
         if (res == CUDA_SUCCESS && gs_opt.mode != GS_MODE_PASSTHROUGH) {
             bool pt;
-            pthread_mutex_lock(&gs_eng_lock);
+            gs_eng_enter();
             gs_streams_reset(gs_stream_key(id, s, &pt));
-            pthread_mutex_unlock(&gs_eng_lock);
+            gs_eng_leave();
         }
         break;
     default:
@@ -160,6 +160,7 @@ void gs_eng_atfork_child(void)
     /* The child has one thread and none of the parent's GPU work: what the
      * parent held is not the child's to issue. */
     pthread_mutex_init(&gs_eng_lock, NULL);
+    gs_sub_atfork_child();
     gs_watchdog_atfork_child();
     gs_for_each_stream(drop_held);
     atomic_store(&gs_holders, 0);

@@ -463,10 +463,12 @@ unsigned gs_templates_starting(gs_stream_t *st, uint64_t sig, gs_template_t **ou
                                unsigned cap)
 {
     unsigned n = 0;
-    for (gs_template_t *t = templates; t != NULL && n < cap; t = t->next)
+    for (gs_template_t *t = templates; t != NULL && n < cap; t = t->next) {
+        gs_sub_reap(t); /* a launch outside the lock failed: it retires */
         if (t->stream_key == st->key && !t->failed && !t->observed &&
             t->nodes[0].sig == sig && t->ctx == st->ctx && (st->period == 0 || t->periodic))
             out[n++] = t;
+    }
     return n;
 }
 

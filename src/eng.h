@@ -345,6 +345,11 @@ typedef struct gs_template {
      * median, which one preempted or first-time launch does not move. */
     uint64_t graph_ns_mark;
     uint32_t replay_ns[GS_PAYOFF_WINDOW];
+    /* A launch made outside the engine lock failed (submit.c): the
+     * CUresult, and which call (gs_sub_reap counts it under the lock). */
+    atomic_int sub_fail;
+    uint8_t sub_what;
+    atomic_ullong sub_ns;   /* what those launches cost, not yet in graph_ns */
     char *dump;             /* GRAPHSHIM_DUMP_DIR: what the template is */
     size_t dump_len;
     struct gs_template *next;  /* in the global list */
@@ -356,11 +361,15 @@ bool gs_graph_build(gs_template_t *t, const gs_rec_t *recs, const uint8_t *arena
                     CUstream s);
 /* Patches the nodes of chunk c that differ from recs (the records of the
  * template's node 0 onwards, which are the step's from index `base`) and
- * launches it on s; false on failure, in
- * which case nothing was launched. `busy` is set when staging could not be
- * refilled because the previous replay may still read it. */
+ * launches it on s, or queues the launch for after the engine lock
+ * (submit.c; should it fail then, the records' copies go out eagerly in its
+ * place, and slot0_legacy says where those of the first stream go). false
+ * on failure, in which case nothing was launched. `busy` is set when
+ * staging could not be refilled because the previous replay may still read
+ * it. */
 bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
-                           unsigned base, const uint8_t *arena, CUstream s, bool *busy);
+                           unsigned base, const uint8_t *arena, CUstream s, bool slot0_legacy,
+                           bool *busy);
 void gs_graph_destroy(gs_template_t *t);
 /* The driver's parameters of node nd (a kernel's from its launch's grid,
  * block, shared memory and argument pointers kp), for adding the node
@@ -383,8 +392,12 @@ unsigned gs_hostrun_count(const gs_hostrun_t *h);
 bool gs_hostrun_ready(const gs_hostrun_t *h);
 /* Fills the next slot from the template's records; the host node's data. */
 void *gs_hostrun_fill(gs_hostrun_t *h, const gs_rec_t *recs);
-/* The slot filled went out with a launch: the next one is filled next. */
-void gs_hostrun_launched(gs_hostrun_t *h);
+/* The slot filled went out with a launch: the next one is filled next.
+ * Returns that slot. */
+void *gs_hostrun_launched(gs_hostrun_t *h);
+/* A slot's launch was refused after all: it counts as run (its functions
+ * were called another way). Safe without the engine lock. */
+void gs_hostrun_cancel(void *slot);
 /* The host node's function: calls a slot's functions in order. */
 void CUDA_CB gs_hostrun_call(void *slot);
 /* Frees it once its pending callbacks have run (NULL: only those freed
@@ -585,6 +598,49 @@ void gs_hold_join_all_pending(void);
  * calling thread (another thread's per-thread stream: the legacy one). */
 CUstream gs_hold_issue_stream(const gs_stream_t *origin, const gs_rec_t *r);
 
+/* ----------------------------------------------------------- submit.c */
+
+#define GS_SUB_RUNS 16
+/* What ends a chunk's launch: its graph on s, the staging event after it,
+ * and the host functions after it (a hostrun slot, on after_stream when
+ * they are of one joined stream, which waits for the graph through aev). */
+typedef struct {
+    gs_template_t *t;
+    CUgraphExec exec;
+    CUstream s;
+    CUevent done;
+    void *after;
+    CUstream after_stream;
+    CUevent aev;
+    unsigned nev;                /* event ops and host functions replayed */
+    unsigned nruns;              /* host runs of its host nodes, this launch's slots */
+    void *runs[GS_SUB_RUNS];
+} gs_sub_chunk_t;
+
+/* Whether launches are queued for after the engine lock now
+ * (GRAPHSHIM_UNLOCKED_LAUNCH). */
+bool gs_sub_deferring(void);
+/* Queues chunk c, with copies of its n records (from recs, their bytes in
+ * arena) to issue eagerly should the launch fail; slot0_legacy: the
+ * records of the step's first stream go to the legacy stream. false: not
+ * queued (memory), the caller launches now. */
+bool gs_sub_push_chunk(const gs_sub_chunk_t *c, const gs_rec_t *recs, unsigned n,
+                       const uint8_t *arena, bool slot0_legacy);
+/* Queues a record of ev on s (the host waits for s if it fails). */
+bool gs_sub_push_record(CUevent ev, CUstream s);
+/* Launches chunk c now; locked: under the engine lock, failures after the
+ * graph's launch are counted at once. Returns cuGraphLaunch's answer. */
+CUresult gs_sub_run_chunk(const gs_sub_chunk_t *c, bool locked);
+/* Counts and applies a failure of t's launches outside the lock (a plain
+ * load when there was none: it runs for every template a step may start). */
+void gs_sub_reap_slow(gs_template_t *t);
+static inline void gs_sub_reap(gs_template_t *t)
+{
+    if (GS_UNLIKELY(atomic_load_explicit(&t->sub_fail, memory_order_relaxed) != 0))
+        gs_sub_reap_slow(t);
+}
+void gs_sub_atfork_child(void);
+
 /* ----------------------------------------------------------- engine.c */
 
 /* Every driver call the engine makes goes through GS_CALL, so that
@@ -601,6 +657,10 @@ bool gs_test_fail_hit(gs_fn_id_t id);
 extern GS_HIDDEN unsigned gs_test_drop_edge;
 
 extern GS_HIDDEN pthread_mutex_t gs_eng_lock;
+/* Enter and leave the engine (its lock). Leaving makes the launches this
+ * thread queued meanwhile, after the lock is released (submit.c). */
+void gs_eng_enter(void);
+void gs_eng_leave(void);
 /* The driver call the engine is deciding about (under the lock): what a
  * step-breaker names when a step is cut because of it. */
 extern GS_HIDDEN unsigned gs_eng_call;

@@ -138,7 +138,7 @@ void gs_eng_at_exit(void)
 {
     if (!gs_dump_on())
         return;
-    pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_enter();
     gs_templates_dump();
-    pthread_mutex_unlock(&gs_eng_lock);
+    gs_eng_leave();
 }

@@ -31,7 +31,7 @@
 #include "config.h"
 #include "eng.h"
 
-#define REAL(type, id) ((type)gs_real_fn[id])
+#define REAL(type, id) ((type)gs_real_sync(id))
 
 /* Eager event calls are timed as gs_sample says (under the engine lock),
  * for the payoff rule and the summary. */
@@ -136,7 +136,7 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
         gs_count(GS_CTR_ops_passed, 1);
         return FORWARD_RECORD();
     }
-    pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_enter();
     hold_timer_t h0 = hold_t0();
     gs_eng_call = id;
     gs_stream_t *x;
@@ -196,7 +196,7 @@ CUresult gs_eng_event_record(gs_fn_id_t id, CUevent e, CUstream s, unsigned flag
         res = FORWARD_RECORD();
         ev_t1(t0);
     }
-    pthread_mutex_unlock(&gs_eng_lock);
+    gs_eng_leave();
     return res;
 #undef FORWARD_RECORD
 }
@@ -209,7 +209,7 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
         gs_count(GS_CTR_ops_passed, 1);
         return REAL(evwait_fn, id)(s, e, flags);
     }
-    pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_enter();
     hold_timer_t h0 = hold_t0();
     gs_eng_call = id;
     gs_event_t *ev = gs_event_get(e, false);
@@ -250,7 +250,7 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
         r->sig = gs_mix(GS_OP_EVWAIT, ref >= 0 ? (uint64_t)(g->n - (unsigned)ref) : 0);
         if (gs_op_commit(g, r)) {
             hold_t1(h0);
-            pthread_mutex_unlock(&gs_eng_lock);
+            gs_eng_leave();
             return CUDA_SUCCESS;
         }
         gs_hold_join_pending(xs);
@@ -263,7 +263,7 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
         res = REAL(evwait_fn, id)(s, e, flags);
         ev_t1(t0);
     }
-    pthread_mutex_unlock(&gs_eng_lock);
+    gs_eng_leave();
     return res;
 }
 
@@ -275,7 +275,7 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
         gs_count(GS_CTR_ops_passed, 1);
         return REAL(hostfn_fn, id)(s, fn, data);
     }
-    pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_enter();
     hold_timer_t h0 = hold_t0();
     gs_eng_call = id;
     gs_stream_t *x;
@@ -322,7 +322,7 @@ CUresult gs_eng_host_func(gs_fn_id_t id, CUstream s, CUhostFn fn, void *data)
         res = REAL(hostfn_fn, id)(s, fn, data);
         ev_t1(t0);
     }
-    pthread_mutex_unlock(&gs_eng_lock);
+    gs_eng_leave();
     return res;
 }
 
@@ -337,14 +337,14 @@ void gs_eng_event_created(CUevent e, unsigned flags)
 {
     if (!gs_engine_on())
         return;
-    pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_enter();
     /* A handle the driver hands out again is a new event: every field but
      * the flags is already as a fresh one's (gs_event_forget at the real
      * destroy). */
     gs_event_t *ev = gs_event_get(e, true);
     if (ev != NULL)
         ev->notiming = (flags & CU_EVENT_DISABLE_TIMING) != 0;
-    pthread_mutex_unlock(&gs_eng_lock);
+    gs_eng_leave();
 }
 
 bool gs_eng_event_host(gs_fn_id_t id, CUevent e, CUresult *answer)
@@ -355,7 +355,7 @@ bool gs_eng_event_host(gs_fn_id_t id, CUevent e, CUresult *answer)
         return true;
     }
     bool forward = true;
-    pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_enter();
     gs_eng_call = id;
     gs_event_t *ev = gs_event_get(e, false);
     if (id == GS_ID_cuEventDestroy || id == GS_ID_cuEventDestroy_v2) {
@@ -365,7 +365,7 @@ bool gs_eng_event_host(gs_fn_id_t id, CUevent e, CUresult *answer)
                  forward ? "" : ": deferred while the shim names it");
         if (forward)
             gs_event_forget(e); /* a new event may get the handle */
-        pthread_mutex_unlock(&gs_eng_lock);
+        gs_eng_leave();
         return forward;
     }
     if (id == GS_ID_cuEventQuery && gs_event_in_step(ev) != NULL) {
@@ -376,7 +376,7 @@ bool gs_eng_event_host(gs_fn_id_t id, CUevent e, CUresult *answer)
              * the event of a block a layer later: the step was one layer
              * long). */
             GS_TRACE("cuEventQuery(%p): its record in the step is issued", (void *)e);
-            pthread_mutex_unlock(&gs_eng_lock);
+            gs_eng_leave();
             return true;
         }
         if (g->holding && ev->queries < GS_QUERY_HELD_MAX) {
@@ -387,7 +387,7 @@ bool gs_eng_event_host(gs_fn_id_t id, CUevent e, CUresult *answer)
             GS_TRACE("cuEventQuery(%p): its record is held in a step: not ready (%u)",
                      (void *)e, ev->queries);
             *answer = CUDA_ERROR_NOT_READY;
-            pthread_mutex_unlock(&gs_eng_lock);
+            gs_eng_leave();
             return false;
         }
     }
@@ -402,6 +402,6 @@ bool gs_eng_event_host(gs_fn_id_t id, CUevent e, CUresult *answer)
         /* The host looks at the step from here: it ends. */
         gs_step_close(g);
     }
-    pthread_mutex_unlock(&gs_eng_lock);
+    gs_eng_leave();
     return forward;
 }

@@ -191,45 +191,67 @@ static bool wait_after(gs_template_t *t, const gs_chunk_t *ch, CUstream s)
     return true;
 }
 
-/* The chunk's host functions that nothing in it follows, after its graph
- * (and after the staging event, which they need not delay), in the order
- * the program issued them, so each stream's callbacks keep theirs. All of
- * one joined stream (JAX's callback stream): on that stream, made to wait
- * for the graph, so that the launch stream never waits for a callback, as
- * without the shim; its later work follows them by stream order, and a
- * later chunk with nodes on it waits for them (wait_after). Otherwise on
- * the launch stream s, which later chunks and the joined streams' later
- * work follow. If the driver refuses, they must still run, and only after
- * what they followed: the streams are synchronised and they are called
- * here. */
-static void launch_after(gs_template_t *t, gs_chunk_t *ch, const gs_rec_t *recs, CUstream s)
+/* What ends chunk ch's launch (submit.c runs it), with this launch's host
+ * run slots marked launched: the chunk's host functions that nothing in it
+ * follows run after its graph (and after the staging event, which they
+ * need not delay), in the order the program issued them, so each stream's
+ * callbacks keep theirs. All of one joined stream (JAX's callback stream):
+ * on that stream, made to wait for the graph, so that the launch stream
+ * never waits for a callback, as without the shim; its later work follows
+ * them by stream order, and a later chunk with nodes on it waits for them
+ * (wait_after). Otherwise on the launch stream s, which later chunks and
+ * the joined streams' later work follow. */
+static void chunk_submission(gs_template_t *t, gs_chunk_t *ch, const gs_rec_t *recs,
+                             CUstream s, gs_sub_chunk_t *sc)
 {
-    void *slot = gs_hostrun_fill(ch->after, recs);
-    CUstream on = s;
-    if (ch->after_slot > 0 && GS_CALL(cuEventRecord, t->aev, s) == CUDA_SUCCESS &&
-        GS_CALL(cuStreamWaitEvent, ch->after_stream, t->aev, 0) == CUDA_SUCCESS) {
-        on = ch->after_stream;
-        t->after_slots |= (uint8_t)(1u << ch->after_slot);
+    *sc = (gs_sub_chunk_t){.t = t, .exec = ch->exec, .s = s, .done = t->done, .nev = ch->nev};
+    for (unsigned i = ch->first; ch->nruns > 0 && i < ch->first + ch->count; i++)
+        sc->nruns += t->nodes[i].run != NULL;
+    if (ch->after != NULL) {
+        sc->after = gs_hostrun_fill(ch->after, recs);
+        if (ch->after_slot > 0) {
+            sc->after_stream = ch->after_stream;
+            sc->aev = t->aev;
+        }
     }
-    CUresult r = GS_CALL(cuLaunchHostFunc, on, gs_hostrun_call, slot);
-    gs_hostrun_launched(ch->after);
-    gs_count(GS_CTR_hostfns_after, gs_hostrun_count(ch->after));
-    if (r == CUDA_SUCCESS)
-        return;
-    gs_eng_failure(GS_CTR_fb_launch, "cuLaunchHostFunc", r);
-    t->failed = true;
-    (void)GS_REAL(cuStreamSynchronize)(on);
-    (void)GS_REAL(cuStreamSynchronize)(s);
-    gs_hostrun_call(slot);
+}
+
+/* The chunk's host runs went out with this launch; sc keeps their slots
+ * (up to GS_SUB_RUNS), should a launch outside the lock fail. */
+static void runs_launched(gs_template_t *t, gs_chunk_t *ch, gs_sub_chunk_t *sc)
+{
+    unsigned k = 0;
+    for (unsigned i = ch->first; ch->nruns > 0 && i < ch->first + ch->count; i++) {
+        gs_hostrun_t *h = t->nodes[i].run;
+        if (h == NULL)
+            continue;
+        void *slot = gs_hostrun_launched(h);
+        if (k < GS_SUB_RUNS)
+            sc->runs[k++] = slot;
+        gs_count(GS_CTR_hostfns_merged, gs_hostrun_count(h) - 1);
+    }
+    if (ch->after != NULL) {
+        (void)gs_hostrun_launched(ch->after);
+        gs_count(GS_CTR_hostfns_after, gs_hostrun_count(ch->after));
+        if (ch->after_slot > 0)
+            t->after_slots |= (uint8_t)(1u << ch->after_slot);
+    }
+    if (t->done != NULL)
+        t->launched_with_staging = true;
 }
 
 bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
-                           unsigned base, const uint8_t *arena, CUstream s, bool *busy)
+                           unsigned base, const uint8_t *arena, CUstream s, bool slot0_legacy,
+                           bool *busy)
 {
     CUresult r;
     gs_chunk_t *ch = &t->chunks[c];
     uint64_t t0 = gs_clock_ns();
     *busy = false;
+    /* A launch of it outside the lock failed since: it retires. */
+    gs_sub_reap(t);
+    if (t->failed)
+        return false;
     /* Staging is refilled from the first chunk on: the event recorded after
      * the last chunk launched says whether the previous replay still reads. */
     if (c == 0 && t->done != NULL && t->launched_with_staging) {
@@ -274,29 +296,37 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         t->after_slots = 0;
     if ((ch->real_slots & t->after_slots) && !wait_after(t, ch, s))
         return false;
-    if ((r = GS_CALL(cuGraphLaunch, ch->exec, s)) != CUDA_SUCCESS) {
-        gs_eng_failure(GS_CTR_fb_launch, "cuGraphLaunch", r);
-        t->failed = true;
-        return false;
-    }
-    for (unsigned i = ch->first; ch->nruns > 0 && i < ch->first + ch->count; i++)
-        if (t->nodes[i].run != NULL) {
-            gs_hostrun_launched(t->nodes[i].run);
-            gs_count(GS_CTR_hostfns_merged, gs_hostrun_count(t->nodes[i].run) - 1);
-        }
-    if (t->done != NULL) {
-        if ((r = GS_CALL(cuEventRecord, t->done, s)) != CUDA_SUCCESS) {
-            /* The chunk is on its way; without the event its staging can
-             * never be proven free again, so the template retires. */
-            gs_eng_failure(GS_CTR_fb_launch, "cuEventRecord", r);
+    gs_sub_chunk_t sc;
+    chunk_submission(t, ch, recs, s, &sc);
+    if (sc.nruns <= GS_SUB_RUNS && gs_sub_deferring()) {
+        runs_launched(t, ch, &sc);
+        if (!gs_sub_push_chunk(&sc, recs + ch->first, ch->count, arena, slot0_legacy) &&
+            (r = gs_sub_run_chunk(&sc, true)) != CUDA_SUCCESS) {
+            for (unsigned k = 0; k < sc.nruns; k++)
+                gs_hostrun_cancel(sc.runs[k]);
+            if (sc.after != NULL)
+                gs_hostrun_cancel(sc.after);
+            gs_eng_failure(GS_CTR_fb_launch, "cuGraphLaunch", r);
             t->failed = true;
+            return false;
         }
-        t->launched_with_staging = true;
+    } else {
+        if ((r = gs_sub_run_chunk(&sc, true)) != CUDA_SUCCESS) {
+            gs_eng_failure(GS_CTR_fb_launch, "cuGraphLaunch", r);
+            t->failed = true;
+            return false;
+        }
+        runs_launched(t, ch, &sc);
     }
-    if (ch->after != NULL)
-        launch_after(t, ch, recs, s);
     uint64_t dt = gs_clock_ns() - t0;
     t->graph_ns += dt;
+    /* Launches made after the lock since the last chunk (this one's, if it
+     * was queued, in the next replay's). */
+    unsigned long long late = atomic_load_explicit(&t->sub_ns, memory_order_relaxed);
+    if (late != 0) {
+        atomic_fetch_sub_explicit(&t->sub_ns, late, memory_order_relaxed);
+        t->graph_ns += late;
+    }
     gs_diag_graph_ns(dt, ch->count, (unsigned)patched);
     gs_count(GS_CTR_nodes_patched, patched);
     gs_count(GS_CTR_ops_replayed, ch->count);

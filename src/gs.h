@@ -103,8 +103,30 @@ const char *gs_class_name(gs_class_t c);
 /* Real driver entry points by id; NULL where the driver lacks one. Written
  * once during initialisation, read-only afterwards. */
 extern GS_HIDDEN void *gs_real_fn[GS_FN_COUNT];
+/* ------------------------------------------------------------- submit.c */
+
+/* A graph launch is in flight outside the engine lock, and the calling
+ * thread's own queued launches: every driver call that submits or waits
+ * comes after both (submit.c says why). */
+extern GS_HIDDEN atomic_bool gs_sub_inflight;
+extern GS_HIDDEN __thread unsigned gs_sub_mine __attribute__((tls_model("initial-exec")));
+void gs_sub_sync_slow(void);
+static inline void gs_sub_sync(void)
+{
+    if (GS_UNLIKELY(gs_sub_mine != 0 ||
+                    atomic_load_explicit(&gs_sub_inflight, memory_order_acquire)))
+        gs_sub_sync_slow();
+}
+/* The real function `id`, once what the engine decided before is out. */
+static inline void *gs_real_sync(unsigned id)
+{
+    gs_sub_sync();
+    return gs_real_fn[id];
+}
 /* Typed access to a real function: GS_REAL(cuLaunchKernel)(f, ...). */
-#define GS_REAL(name) ((__typeof__(&name))gs_real_fn[GS_ID_##name])
+#define GS_REAL(name) ((__typeof__(&name))gs_real_sync(GS_ID_##name))
+/* The same without the wait, for calls that neither submit nor wait. */
+#define GS_REAL_NOW(name) ((__typeof__(&name))gs_real_fn[GS_ID_##name])
 
 /* Derived from the exact names at start-up: the name cuGetProcAddress is
  * asked for (no _vN, _ptsz, _ptds), and whether stream 0 means the calling
@@ -229,6 +251,7 @@ void gs_log_raw(const char *text, size_t len);
     X(retired, "templates retired: a replay cost more than its ops eagerly")  \
     X(replays, "steps replayed whole through graphs")                        \
     X(graph_launches, "graph launches (a step may be several chunks)")       \
+    X(launches_unlocked, "  of which made after the engine lock (GRAPHSHIM_UNLOCKED_LAUNCH)") \
     X(nodes_patched, "nodes patched")                                        \
     X(edges_full, "graph edges built: full dependencies")                    \
     X(edges_programmatic, "graph edges built: programmatic (PDL)")            \

@@ -160,8 +160,12 @@ static void release_slots(gs_stream_t *st)
     if (!st->after_needed)
         return;
     st->after_needed = false;
-    CUresult r = make_event(&st->after) ? GS_CALL(cuEventRecord, st->after, launch_stream(st))
-                                        : CUDA_ERROR_UNKNOWN;
+    CUstream ls = launch_stream(st);
+    CUresult r = CUDA_ERROR_UNKNOWN;
+    if (make_event(&st->after))
+        r = gs_sub_deferring() && gs_sub_push_record(st->after, ls)
+                ? CUDA_SUCCESS
+                : GS_CALL(cuEventRecord, st->after, ls);
     for (unsigned k = 1; k < st->nslots; k++) {
         if (r == CUDA_SUCCESS) {
             GS_TRACE("stream %#llx took part in a graph of stream %#llx: it waits for it "
@@ -173,7 +177,7 @@ static void release_slots(gs_stream_t *st)
         /* Without the event, wait on the host for everything launched. */
         GS_LOG_ONCE(GS_LOG_WARN, "cuEventRecord failed (CUresult %d) after a graph that "
                     "spans streams; waiting for it on the host", (int)r);
-        (void)GS_REAL(cuStreamSynchronize)(launch_stream(st));
+        (void)GS_REAL(cuStreamSynchronize)(ls);
         break;
     }
 }
@@ -212,7 +216,7 @@ static bool launch_chunk(gs_stream_t *st, gs_template_t *t, unsigned c, unsigned
     if (t0 != 0)
         t->graph_ns += gs_clock_ns() - t0;
     if (gs_graph_launch_chunk(t, c, &st->recs[st->match_start], st->match_start, st->arena,
-                              ls, &busy)) {
+                              ls, foreign(st), &busy)) {
         st->issued = st->match_start + t->chunks[c].first + t->chunks[c].count;
         st->chunks_done = c + 1;
         st->replayed = true;

@@ -120,10 +120,18 @@ void *gs_hostrun_fill(gs_hostrun_t *h, const gs_rec_t *recs)
     return &h->slot[h->next];
 }
 
-void gs_hostrun_launched(gs_hostrun_t *h)
+void *gs_hostrun_launched(gs_hostrun_t *h)
 {
-    h->slot[h->next].launched++;
+    hr_slot_t *s = &h->slot[h->next];
+    s->launched++;
     h->next = (h->next + 1) % GS_HOSTRUN_RING;
+    return s;
+}
+
+void gs_hostrun_cancel(void *slot)
+{
+    hr_slot_t *s = slot;
+    atomic_fetch_add_explicit(&s->ran, 1, memory_order_release);
 }
 
 static bool idle(const gs_hostrun_t *h)

@@ -20,7 +20,7 @@
 
 #include <string.h>
 
-#define REAL(type, id) ((type)gs_real_fn[id])
+#define REAL(type, id) ((type)gs_real_sync(id))
 
 /* The implicit synchronisation of the legacy stream (invariant 1 across
  * streams): what must be issued before an op on stream x goes out. */
@@ -429,9 +429,9 @@ static inline void passthrough_spin(void)
 void gs_eng_flush_if_off(void)
 {
     if (GS_UNLIKELY(atomic_load_explicit(&gs_holders, memory_order_relaxed) > 0)) {
-        pthread_mutex_lock(&gs_eng_lock);
+        gs_eng_enter();
         gs_hold_settle_all(NULL, false, GS_BRK_failed);
-        pthread_mutex_unlock(&gs_eng_lock);
+        gs_eng_leave();
     }
 }
 
@@ -448,12 +448,12 @@ CUresult gs_eng_launch(gs_fn_id_t id, CUfunction f, unsigned gx, unsigned gy,
         return REAL(launch_fn, id)(f, gx, gy, gz, bx, by, bz, shmem, s, params, extra);
     }
     const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
-    pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_enter();
     bool timed = gs_sample(&timing_tick);
     CUresult res = CUDA_SUCCESS;
     if (!kernel_held_fast(id, f, grid, block, shmem, s, params, extra, NULL, timed))
         res = kernel_op(id, f, grid, block, shmem, s, params, extra, NULL, timed);
-    pthread_mutex_unlock(&gs_eng_lock);
+    gs_eng_leave();
     return res;
 }
 
@@ -470,14 +470,14 @@ CUresult gs_eng_launch_ex(gs_fn_id_t id, const CUlaunchConfig *cfg, CUfunction f
     }
     const unsigned grid[3] = {cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ};
     const unsigned block[3] = {cfg->blockDimX, cfg->blockDimY, cfg->blockDimZ};
-    pthread_mutex_lock(&gs_eng_lock);
+    gs_eng_enter();
     bool timed = gs_sample(&timing_tick);
     CUresult res = CUDA_SUCCESS;
     if (!kernel_held_fast(id, f, grid, block, cfg->sharedMemBytes, cfg->hStream, params, extra,
                           cfg, timed))
         res = kernel_op(id, f, grid, block, cfg->sharedMemBytes, cfg->hStream, params,
                         extra, cfg, timed);
-    pthread_mutex_unlock(&gs_eng_lock);
+    gs_eng_leave();
     return res;
 }
 
@@ -557,7 +557,7 @@ static void copy_op(gs_fn_id_t id, CUstream s, const copy_in_t *c, bool *forward
         gs_count(GS_CTR_ops_passed, 1);                                      \
         return (fwd);                                                        \
     }                                                                        \
-    pthread_mutex_lock(&gs_eng_lock)
+    gs_eng_enter()
 #define COPY_END(id, s, fwd)                                                 \
     bool forward_;                                                           \
     gs_stream_t *g_, *x_;                                                    \
@@ -570,7 +570,7 @@ static void copy_op(gs_fn_id_t id, CUstream s, const copy_in_t *c, bool *forward
         if (g_ != NULL)                                                      \
             gs_op_forwarded(g_, res_);                                             \
     }                                                                        \
-    pthread_mutex_unlock(&gs_eng_lock);                                      \
+    gs_eng_leave();                                                          \
     return res_
 
 CUresult gs_eng_htod(gs_fn_id_t id, CUdeviceptr dst, const void *src, size_t n,

@@ -24,6 +24,7 @@
 const gs_options_t gs_opt_defaults = GS_DEFAULT_OPTIONS;
 
 static const char *const mode_names[] = {"replay", "observe", "passthrough"};
+static const char *const unlocked_names[] = {"auto", "on", "off"};
 static const char *const level_names[] = {"error", "warn", "info", "debug",
                                           "trace"};
 static const char *const stats_names[] = {"off", "on", "verbose"};
@@ -196,6 +197,12 @@ const gs_optdesc_t gs_optdescs[] = {
      "node costs a launch about 3.2 us, and its stream waits for the "
      "callback); 0: host nodes",
      NULL, 0, 0, 0, OFF(host_after)},
+    {"UNLOCKED_LAUNCH", GS_OPT_ENUM, "auto, on or off",
+     "graph launches are made after the shim's engine lock is released, so "
+     "that other threads' held ops need not wait for them (every driver call "
+     "still follows them); auto: once a second thread calls through the "
+     "engine (JAX's upload thread); off: under the lock",
+     unlocked_names, 3, 0, 0, OFF(unlocked_launch)},
     {"CHUNK_FIRST", GS_OPT_LONG, "an integer from 1 to 65536",
      "nodes in a template's first chunk (the GPU starts on a step once they "
      "are in); each next chunk doubles, up to GRAPHSHIM_CHUNK_OPS",
@@ -213,6 +220,11 @@ const gs_optdesc_t gs_optdescs[] = {
      "for tests only: every graph built leaves out its nth edge, so a test can "
      "prove that a missing dependency is caught", NULL, 0, 0, 1000000,
      OFF(test_drop_edge)},
+    {"TEST_UNORDERED", GS_OPT_BOOL, "1/true/yes/on or 0/false/no/off (for tests)",
+     "for tests only: driver calls do not wait for graph launches another "
+     "thread makes after the engine lock (GRAPHSHIM_UNLOCKED_LAUNCH), so a "
+     "test can prove that the missing order is caught", NULL, 0, 0, 0,
+     OFF(test_unordered)},
     {"TEST_SPIN", GS_OPT_LONG,
      "an integer from 0 (none) to 1000000 (nanoseconds; passthrough mode only)",
      "for measurements only: in passthrough mode every kernel launch waits this "

@@ -22,6 +22,8 @@ typedef enum {
 } gs_log_level_t;
 /* GRAPHSHIM_STATS: off, on (the findings), verbose (and the detail tables). */
 enum { GS_STATS_OFF, GS_STATS_ON, GS_STATS_VERBOSE };
+/* GRAPHSHIM_UNLOCKED_LAUNCH. */
+enum { GS_UNLOCKED_AUTO, GS_UNLOCKED_ON, GS_UNLOCKED_OFF };
 
 typedef struct {
     gs_mode_t mode;
@@ -41,10 +43,12 @@ typedef struct {
     long host_wait;        /* us a held host function's step may stall; 0: they end steps */
     int host_merge;        /* host functions of a stream share host nodes */
     int host_after;        /* host functions nothing in a chunk follows run after it */
+    int unlocked_launch;   /* GS_UNLOCKED_*: graph launches after the engine lock */
     char deny_kernels[1024]; /* extra kernel-name patterns never graphed */
     char dump_dir[256];    /* where template dumps go */
     char test_fail[256];   /* tests only: make the shim's own calls fail */
     long test_drop_edge;   /* tests only: leave out the n-th edge of each graph */
+    int test_unordered;    /* tests only: calls do not wait for unlocked launches */
     long test_spin;        /* measurements only: ns each launch waits in passthrough */
 } gs_options_t;
 
@@ -58,9 +62,9 @@ typedef struct {
         .history = 4096, .warmup = 3, .min_ops = 2, .max_ops = 4096,         \
         .max_graphs = 64, .staging_max = 64 << 10, .chunk_ops = 128,         \
         .chunk_first = 8, .payoff = 1, .host_wait = 500, .host_merge = 1,    \
-        .host_after = 1,                                                     \
+        .host_after = 1, .unlocked_launch = GS_UNLOCKED_AUTO,                \
         .deny_kernels = "", .dump_dir = "", .test_fail = "",                 \
-        .test_drop_edge = 0, .test_spin = 0,                                 \
+        .test_drop_edge = 0, .test_unordered = 0, .test_spin = 0,         \
     }
 extern const gs_options_t gs_opt_defaults;
 

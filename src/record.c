@@ -245,7 +245,7 @@ int gs_ptr_kind(const void *p)
 
 CUresult gs_issue(const gs_rec_t *r, const uint8_t *arena, CUstream s)
 {
-    void *real = gs_real_fn[r->id];
+    void *real = gs_real_sync(r->id);
     const uint8_t *data = arena + r->data;
     switch ((gs_opkind_t)r->kind) {
     case GS_OP_KERNEL: {

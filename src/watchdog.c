@@ -203,7 +203,7 @@ static void *watch(void *arg)
             gs_for_each_stream(watch_one);
             any = tick.found > 0;
         }
-        pthread_mutex_unlock(&gs_eng_lock);
+        gs_eng_leave();
     }
     return NULL;
 }
@@ -233,7 +233,7 @@ void gs_watchdog_stop(void)
     atomic_store_explicit(&stopping, true, memory_order_release);
     /* A look in progress finishes before exit reporting begins. */
     pthread_mutex_lock(&gs_eng_lock);
-    pthread_mutex_unlock(&gs_eng_lock);
+    gs_eng_leave();
 }
 
 void gs_watchdog_atfork_child(void)

@@ -33,7 +33,11 @@
     (GS_LIKELY(gs_real_fn[GS_ID_##name] != NULL) ? GS_REAL(name) args         \
                                                   : gs_missing(GS_ID_##name))
 
-#define GS_IMPL_QUERY(name, strm, args) return GS_FORWARD(name, args);
+/* Queries and the program's own graph objects neither submit nor wait:
+ * they need not follow a launch in flight (submit.c). */
+#define GS_IMPL_QUERY(name, strm, args)                                      \
+    return GS_LIKELY(gs_real_fn[GS_ID_##name] != NULL) ? GS_REAL_NOW(name) args \
+                                                        : gs_missing(GS_ID_##name);
 #define GS_IMPL_SBAR(name, strm, args)                                       \
     gs_eng_barrier_stream(GS_ID_##name, strm);                               \
     CUresult gs_b_ = GS_FORWARD(name, args);                                 \
