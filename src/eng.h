@@ -648,10 +648,12 @@ void gs_sub_atfork_child(void);
  * can prove that no such failure reaches the program. */
 extern GS_HIDDEN unsigned gs_test_rules;
 bool gs_test_fail_hit(gs_fn_id_t id);
+/* (It waits for launches in flight first, as GS_REAL does, so that the
+ * test's call counts are never touched by two threads at once.) */
 #define GS_CALL(name, ...)                                                   \
-    (GS_UNLIKELY(gs_test_rules > 0) && gs_test_fail_hit(GS_ID_##name)         \
-         ? CUDA_ERROR_UNKNOWN                                                \
-         : GS_REAL(name)(__VA_ARGS__))
+    (gs_sub_sync(), GS_UNLIKELY(gs_test_rules > 0) && gs_test_fail_hit(GS_ID_##name) \
+                        ? CUDA_ERROR_UNKNOWN                                 \
+                        : GS_REAL(name)(__VA_ARGS__))
 /* GRAPHSHIM_TEST_DROP_EDGE: the n-th edge of every graph build is left out
  * (0: none), so tests can prove that a missing edge is caught. */
 extern GS_HIDDEN unsigned gs_test_drop_edge;

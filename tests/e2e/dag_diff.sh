@@ -127,6 +127,17 @@ atleast hostfns_after 30 "hostobs (chunks of 3)"
 scenario hostobs $hw GRAPHSHIM_TEST_FAIL=cuLaunchHostFunc@1
 atleast fb_launch 1 "hostobs (cuLaunchHostFunc refused)"
 grep -q "cuLaunchHostFunc failed" "$TMP/err" || fail "hostobs: the refused cuLaunchHostFunc is not logged"
+# The same, and a refused graph launch, when launches are made after the
+# engine lock (src/submit.c: the failure is taken up later, under it; a
+# refused graph's ops go out from copies of their records, its host runs
+# are marked done).
+scenario hostobs $hw GRAPHSHIM_UNLOCKED_LAUNCH=on
+atleast launches_unlocked 30 "hostobs (after the lock)"
+for site in cuLaunchHostFunc cuGraphLaunch; do
+    scenario hostobs $hw GRAPHSHIM_UNLOCKED_LAUNCH=on GRAPHSHIM_TEST_FAIL=$site@1
+    atleast fb_launch 1 "hostobs ($site refused after the lock)"
+    grep -q "$site failed" "$TMP/err" || fail "hostobs: the refused $site (after the lock) is not logged"
+done
 na=GRAPHSHIM_HOST_AFTER=0
 scenario hostobs $hw $na
 atleast replays 30 "hostobs (host nodes)"
@@ -211,9 +222,31 @@ pass "jaxupload: uploads on a stream of their own, the steps cut where the strea
 # average), each thread's held steps settled by the other's waits. The
 # results must not vary (and under ThreadSanitizer, the engine's locking is
 # exercised by two threads through held steps).
-scenario xupload GRAPHSHIM_MAX_OPS=256
-grep -q "host_steps=360 " "$TMP/shim" || fail "xupload: callbacks not all run: $(cat "$TMP/shim")"
-pass "xupload: uploads from a second thread, identical; $(st replays) replays in the last run"
+for unlocked in on off; do
+    scenario xupload GRAPHSHIM_MAX_OPS=256 GRAPHSHIM_UNLOCKED_LAUNCH=$unlocked
+    grep -q "host_steps=360 " "$TMP/shim" || fail "xupload: callbacks not all run: $(cat "$TMP/shim")"
+    pass "xupload (GRAPHSHIM_UNLOCKED_LAUNCH=$unlocked): uploads from a second thread, identical; $(st replays) replays, $(st launches_unlocked) launched after the engine lock, in the last run"
+done
+# Launches made after the engine lock (GRAPHSHIM_UNLOCKED_LAUNCH, src/submit.c):
+# a second thread, told after a record the shim held, synchronises with
+# the event while the graph that records it may still be on its way to the
+# driver (the simulated driver spends 2 ms of each graph launch outside its
+# lock). Every call waits for a launch in flight: identical. Without that
+# wait (GRAPHSHIM_TEST_UNORDERED) the synchronisation overtakes the launch
+# and the thread reads the counter a step behind: the test must see it.
+XO="SIMCUDA_GRAPH_LAUNCH_NS=2000000"
+scenario xorder $XO
+atleast launches_unlocked 20 xorder
+pass "xorder: a host synchronisation from another thread follows a launch made after the engine lock, $(st launches_unlocked) of them"
+caught=0
+for seed in $SEEDS; do
+    run_sim SIMCUDA_SEED=$seed $XO "$P" xorder >"$TMP/plain" 2>"$TMP/plain.err" || fail "xorder without the shim"
+    run_shim SIMCUDA_SEED=$seed $XO GRAPHSHIM_TEST_UNORDERED=1 "$P" xorder >"$TMP/shim" 2>"$TMP/err" ||
+        fail "xorder with GRAPHSHIM_TEST_UNORDERED=1: $(tail -2 "$TMP/err")"
+    cmp -s "$TMP/plain" "$TMP/shim" || caught=$((caught + 1))
+done
+[ "$caught" -gt 0 ] || fail "xorder: calls that overtake a launch in flight went unseen (GRAPHSHIM_TEST_UNORDERED=1)"
+pass "xorder: with calls not waiting for launches in flight, $caught of $(echo $SEEDS | wc -w) seeds read the counter a step behind"
 # A stream that joined the step waits on a record of a stream whose step is
 # its own: the wait ends the step (two graphs a step), and the kernel after
 # it must still read the upload. (As a wait node inside the step, one graph

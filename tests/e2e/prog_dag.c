@@ -425,6 +425,7 @@ static const scenario_t scenarios[] = {
     {"tiny3", step_tiny3, false},      {"tinyvar", step_tinyvar, false},
     {"poolobs", step_poolobs, true},   {"sidepre", step_sidepre, true},
     {"hostjoin", step_hostjoin, true}, {"xupload", step_xupload, false},
+    {"xorder", step_xorder, false},
 };
 
 int main(int argc, char **argv)
@@ -498,6 +499,7 @@ int main(int argc, char **argv)
     fold(&l.acc, &leafobs_seen, sizeof leafobs_seen);
     fold(&l.acc, &hostobs_cb, sizeof hostobs_cb);
     fold(&l.acc, &hostobs_seen, sizeof hostobs_seen);
+    fold(&l.acc, &xorder_bad, sizeof xorder_bad);
     fold(&l.acc, &poolobs_seen, sizeof poolobs_seen);
     fold(&l.acc, &hostjoin_seen, sizeof hostjoin_seen);
     fold(&l.acc, &spins_ok, sizeof spins_ok);

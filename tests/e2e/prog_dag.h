@@ -61,6 +61,10 @@ void step_sidepre(lane_t *l, int step);
 extern uint64_t hostjoin_seen; /* callbacks run when a later record completed */
 void step_hostjoin(lane_t *l, int step);
 
+/* prog_dag_threads.c */
+extern int xorder_bad; /* counters read a step behind */
+void step_xorder(lane_t *l, int step);
+
 /* prog_dag_events.c */
 extern int evsync_seen, elapsed_ok, spins_ok; /* what the host saw */
 void events_init(void); /* the side streams and events */

@@ -117,6 +117,18 @@ for site in cuGraphInstantiateWithFlags cuGraphLaunch cuGraphExecKernelNodeSetPa
 done
 pass "GRAPHSHIM_TEST_FAIL at five call sites: same results and trace"
 
+# The same with graph launches made after the engine lock (src/submit.c):
+# a refused launch has its ops issued from the copies of its records, in
+# its place; a refused staging event retires the template as before
+# (host functions after the graph: dag_diff.sh's hostobs).
+for site in cuGraphLaunch cuEventRecord; do
+    scenario allops GRAPHSHIM_UNLOCKED_LAUNCH=on SIMCUDA_FAIL="$site@1"
+    [ "$(grep -c "$site failed" "$TMP/err")" = 1 ] || fail "$site (unlocked): failure not logged once"
+done
+scenario allops GRAPHSHIM_UNLOCKED_LAUNCH=on
+atleast launches_unlocked 20 allops
+pass "graph launches after the engine lock ($(st launches_unlocked)): a failure at each of their calls, same results and trace"
+
 # Every graph launch fails, and the step keeps changing shape, so new
 # templates keep failing until the shim gives up on graphs.
 STEPS=--steps=60 scenario phases SIMCUDA_FAIL="cuGraphLaunch@1x0"
