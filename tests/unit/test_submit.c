@@ -40,10 +40,17 @@ static uint64_t now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
+/* The fakes' own record is guarded: with GRAPHSHIM_TEST_UNORDERED two
+ * threads are in them at once (on purpose), and ThreadSanitizer must judge
+ * the shim, not the fakes. */
+static pthread_mutex_t f_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void called(const char *what)
 {
+    pthread_mutex_lock(&f_mu);
     if (f.n < 16)
         snprintf(f.what[f.n++], sizeof f.what[0], "%s", what);
+    pthread_mutex_unlock(&f_mu);
 }
 
 static CUresult fake_graph_launch(CUgraphExec e, CUstream s)
@@ -58,7 +65,9 @@ static CUresult fake_graph_launch(CUgraphExec e, CUstream s)
         struct timespec d = {0, f.launch_sleep_us * 1000l};
         nanosleep(&d, NULL);
     }
+    pthread_mutex_lock(&f_mu);
     f.launch_end_ns = now_ns();
+    pthread_mutex_unlock(&f_mu);
     return f.launch_answer;
 }
 
@@ -73,8 +82,11 @@ static CUresult fake_record(CUevent e, CUstream s)
 static CUresult fake_sync(CUstream s)
 {
     (void)s;
+    uint64_t t = now_ns();
     called("sync");
-    f.sync_ns = now_ns();
+    pthread_mutex_lock(&f_mu);
+    f.sync_ns = t;
+    pthread_mutex_unlock(&f_mu);
     return CUDA_SUCCESS;
 }
 
