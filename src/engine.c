@@ -7,7 +7,8 @@
  * attrs.c (launch attributes), detect.c (steps and templates), dag.c (a
  * step's dependencies), graph.c (graphs built, patched, launched), hold.c
  * (holding and issuing), ops.c and events.c (the entry points of ops),
- * barrier.c (barriers).
+ * barrier.c (barriers), submit.c (entering and leaving the engine, and the
+ * launches made after its lock).
  */
 #include "config.h"
 #include "eng.h"
