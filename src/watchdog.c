@@ -196,6 +196,8 @@ static void *watch(void *arg)
             any = false;
             continue;
         }
+        /* Not gs_eng_enter: this thread is not one of the program's, and
+         * must not turn GRAPHSHIM_UNLOCKED_LAUNCH=auto on (submit.c). */
         pthread_mutex_lock(&gs_eng_lock);
         if (!atomic_load_explicit(&stopping, memory_order_acquire)) {
             tick.now = now_ns();
