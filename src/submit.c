@@ -179,7 +179,7 @@ static sub_queue_t *room(unsigned nrecs, size_t bytes)
         q->recs = r;
         q->recs_cap = cap;
     }
-    if (q->used + bytes > q->data_cap) {
+    if (q->data == NULL || q->used + bytes > q->data_cap) {
         size_t cap = q->data_cap ? q->data_cap : 4096;
         while (cap < q->used + bytes)
             cap *= 2;
@@ -212,7 +212,8 @@ bool gs_sub_push_chunk(const gs_sub_chunk_t *c, const gs_rec_t *recs, unsigned n
         /* Where gs_hold_issue would send it. */
         if (r->slot == 0 && slot0_legacy)
             r->stream = CU_STREAM_LEGACY;
-        memcpy(x->data + x->used, arena + recs[i].data, recs[i].len);
+        if (recs[i].len > 0)
+            memcpy(x->data + x->used, arena + recs[i].data, recs[i].len);
         r->data = (uint32_t)x->used;
         x->used += ((size_t)recs[i].len + 7u) & ~(size_t)7u;
     }
