@@ -45,9 +45,11 @@ p=$(rate "$TMP/plain.err") s=$(rate "$TMP/shim.err") o=$(rate "$TMP/off.err")
 # A sanitizer multiplies the shim's own cost per op, which no rule removes:
 # there the rule must still make it half again as fast (it was 1.9-2.0x
 # under ThreadSanitizer, so 2x failed one run in two).
-gain=2
-[ "${GS_SANITIZER_KIND:-none}" = none ] || gain=1.5
-fast() { awk -v p="$p" -v s="$s" -v o="$o" -v g="$gain" 'BEGIN { exit !(s > 0.5 * p && s > g * o) }'; }
+# (And half the plain rate: a CI run under ThreadSanitizer on two cores
+# once came out at 0.49 of it, best of four; other runs gave 0.66-1.0.)
+gain=2 half=0.5
+[ "${GS_SANITIZER_KIND:-none}" = none ] || { gain=1.5; half=0.4; }
+fast() { awk -v p="$p" -v s="$s" -v o="$o" -v g="$gain" -v h="$half" 'BEGIN { exit !(s > h * p && s > g * o) }'; }
 if ! fast; then
     p=$(best "$p" run_sim $dear_patch "$P" tiny --steps=$STEPS)
     s=$(best "$s" run_shim $dear_patch "$P" tiny --steps=$STEPS)
@@ -120,7 +122,13 @@ pass "XLA-like ops (one kernel, three event calls), a step each: retired after $
 # By default the host functions, which the program never waits for, stay
 # inside the steps: a run of ops is graphed as one periodic step, most of
 # it replayed, and faster than without the shim.
-run_shim $xla GRAPHSHIM_STATS_FILE="$TMP/st" "$P" xlaop --steps=2000 >"$TMP/shim" 2>"$TMP/shim.err" ||
+# Under a sanitizer on a loaded machine a gap of 500 us between two ops
+# happens, and the watchdog then learns a host function nobody waits for
+# (1605 and 3544 of 8048 ops replayed in two ThreadSanitizer runs on two
+# cores): there the watchdog waits longer.
+hw=
+[ "${GS_SANITIZER_KIND:-none}" = none ] || hw=GRAPHSHIM_HOST_WAIT=5000
+run_shim $xla $hw GRAPHSHIM_STATS_FILE="$TMP/st" "$P" xlaop --steps=2000 >"$TMP/shim" 2>"$TMP/shim.err" ||
     fail "xlaop under the shim (host functions held)"
 cmp -s "$TMP/plain" "$TMP/shim" || fail "xlaop: result differs under the shim (host functions held)"
 ops=$(stats_get "$TMP/st" totals.ops) rep=$(stats_get "$TMP/st" totals.ops_replayed)
@@ -128,7 +136,7 @@ ops=$(stats_get "$TMP/st" totals.ops) rep=$(stats_get "$TMP/st" totals.ops_repla
 s=$(rate "$TMP/shim.err")
 if ! fast; then
     p=$(best "$p" run_sim $xla "$P" xlaop --steps=2000)
-    s=$(best "$s" run_shim $xla "$P" xlaop --steps=2000)
+    s=$(best "$s" run_shim $xla $hw "$P" xlaop --steps=2000)
     fast || fail "xlaop steps/s, host functions held (best of four): $p without the shim, $s under it"
 fi
 pass "XLA-like ops, host functions held: $rep of $ops ops replayed; steps/s $p without the shim, $s under it"
