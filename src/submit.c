@@ -146,9 +146,13 @@ void gs_sub_atfork_child(void)
 
 /* ------------------------------------------------------------ queueing */
 
+/* At the thread's exit (the key's destructor runs on that thread): a
+ * later destructor that calls the driver finds no queue and makes one. */
 static void free_queue(void *p)
 {
     sub_queue_t *x = p;
+    if (q == x)
+        q = NULL;
     free(x->recs);
     free(x->data);
     free(x);
