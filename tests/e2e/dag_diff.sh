@@ -162,6 +162,15 @@ atleast hostfns_after 30 "hostjoin (chunks of 3)"
 scenario hostjoin $hw
 scenario hostjoin $hw GRAPHSHIM_CHUNK_OPS=3 GRAPHSHIM_HOST_AFTER=0
 pass "sidepre, hostjoin: a joined stream's earlier work and callbacks after the graph on their stream: identical"
+# A callback, then a record on its stream that another stream waits for,
+# whose callback reads what the first wrote: the first must not merge
+# into the next host node of its stream across the record. (Merged so,
+# it failed all 6 seeds, both with and without GRAPHSHIM_HOST_AFTER; before
+# this scenario only a unit test of dag.c saw it.)
+scenario hostrec
+atleast replays 30 hostrec
+scenario hostrec GRAPHSHIM_HOST_AFTER=0
+pass "hostrec: a callback before a record that another stream's callback follows: identical, $(st replays) replays"
 # Records of pooled events without timing (a different event each step),
 # patched at every launch; the host reads each copy after its event.
 scenario poolobs

@@ -63,6 +63,8 @@
  *           reads what that work wrote
  * hostjoin  a callback, then a record on its stream that the host
  *           synchronises with and that must find the callback run
+ * hostrec   a callback, then a record on its stream that another stream
+ *           waits for, whose callback reads what the first wrote
  * hostwait  a host function in the middle of every step, whose callback
  *           the host waits for before it goes on (as JAX waits for each
  *           value it reads back), without a synchronising call
@@ -425,7 +427,7 @@ static const scenario_t scenarios[] = {
     {"tiny3", step_tiny3, false},      {"tinyvar", step_tinyvar, false},
     {"poolobs", step_poolobs, true},   {"sidepre", step_sidepre, true},
     {"hostjoin", step_hostjoin, true}, {"xupload", step_xupload, false},
-    {"xorder", step_xorder, false},
+    {"xorder", step_xorder, false},    {"hostrec", step_hostrec, true},
 };
 
 int main(int argc, char **argv)
@@ -502,6 +504,7 @@ int main(int argc, char **argv)
     fold(&l.acc, &xorder_bad, sizeof xorder_bad);
     fold(&l.acc, &poolobs_seen, sizeof poolobs_seen);
     fold(&l.acc, &hostjoin_seen, sizeof hostjoin_seen);
+    fold(&l.acc, &hostrec_seen, sizeof hostrec_seen);
     fold(&l.acc, &spins_ok, sizeof spins_ok);
     printf("scenario=%s steps=%d result=%016llx host_steps=%d elapsed_ok=%d callbacks_missed=%d "
            "spins_ok=%d\n",

@@ -60,6 +60,8 @@ void step_poolobs(lane_t *l, int step);
 void step_sidepre(lane_t *l, int step);
 extern uint64_t hostjoin_seen; /* callbacks run when a later record completed */
 void step_hostjoin(lane_t *l, int step);
+extern uint64_t hostrec_seen; /* readers that found the callback before the record run */
+void step_hostrec(lane_t *l, int step);
 
 /* prog_dag_threads.c */
 extern int xorder_bad; /* counters read a step behind */

@@ -7,7 +7,8 @@
  * uploads on a stream of their own (jaxupload), made by a thread of their
  * own (xupload); the host synchronising
  * with a fork's and a join's events (leafobs); and callbacks that read what
- * the op before each copied to the host (hostobs). The
+ * the op before each copied to the host (hostobs); a callback that a
+ * record on its stream, and another stream's callback, follow (hostrec). The
  * scenarios' own descriptions are at the top of prog_dag.c. */
 #include "config.h"
 
@@ -469,4 +470,38 @@ void step_hostjoin(lane_t *l, int step)
     tail(l, l->s);
     CK(cuEventSynchronize(evs[2]));
     hostjoin_seen = hostjoin_seen * 31 + (uint64_t)atomic_load(&hostjoin_calls);
+}
+
+/* hostrec: a callback, then a record on its stream, a second stream that
+ * waits for the record and whose callback reads what the first wrote, and
+ * a second callback on the first stream. The first callback must run
+ * before the record completes: merged into the second one's host node
+ * (across the record, which GRAPHSHIM_HOST_MERGE must not do) it would
+ * run after the record, beside the reader, which would then see the step
+ * before's value. The reading stream joins back before the step ends. */
+static atomic_int hostrec_flag;
+uint64_t hostrec_seen;
+
+static void CUDA_CB hostrec_write(void *p) { atomic_store(&hostrec_flag, *(int *)p); }
+static void CUDA_CB hostrec_read(void *p)
+{
+    if (atomic_load(&hostrec_flag) == *(int *)p)
+        hostrec_seen++;
+}
+static void CUDA_CB hostrec_other(void *p) { (void)p; }
+
+void step_hostrec(lane_t *l, int step)
+{
+    static int tag;
+    tag = step + 1; /* the last step's callbacks have run (end_step) */
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    CK(cuLaunchHostFunc(l->s, hostrec_write, &tag));
+    CK(cuEventRecord(evs[0], l->s));
+    CK(cuStreamWaitEvent(side[0], evs[0], 0));
+    CK(cuLaunchHostFunc(side[0], hostrec_read, &tag));
+    CK(cuLaunchHostFunc(l->s, hostrec_other, NULL));
+    CK(cuEventRecord(evs[1], side[0]));
+    CK(cuStreamWaitEvent(l->s, evs[1], 0));
+    axpy(l, l->s, 2, 1, 0.25f, false);
+    tail(l, l->s);
 }

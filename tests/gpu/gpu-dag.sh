@@ -16,7 +16,7 @@ ptx=$top_builddir/tests/gpu/fuzz_kernels.ptx
 gpu_need gpu-dag "$prog" "$ptx"
 pre=$(shim_preload)
 status=0
-for sc in pdl pdlmix attrs pt ptlegacy streams fan pool noreturn hostfn hostwait jaxwait jaxupload xupload xorder slotwait spinquery xrecord leafobs hostobs poolobs sidepre hostjoin torchlike timing extwait; do
+for sc in pdl pdlmix attrs pt ptlegacy streams fan pool noreturn hostfn hostwait jaxwait jaxupload xupload xorder hostrec slotwait spinquery xrecord leafobs hostobs poolobs sidepre hostjoin torchlike timing extwait; do
     "$prog" "$sc" --module="$ptx" >"$tmp/plain" 2>"$tmp/plain.err" ||
         { echo "FAIL: $sc without the shim: $(tail -2 "$tmp/plain.err")"; status=1; continue; }
     # jaxwait never synchronises: its steps form only once a run of it
