@@ -1,8 +1,10 @@
 /* eng.h: private header of the engine, grouped by the file that implements
  * each part: the records of ops (record.c), launch attributes (attrs.c),
  * streams, steps and templates (detect.c), the DAG of a step (dag.c), graphs
- * (graph.c builds, graph_launch.c patches and launches), holding and issuing (hold.c), the entry points of ops
- * (ops.c), barriers (barrier.c) and what they share (engine.c).
+ * (graph.c builds, graph_launch.c patches and launches), holding and
+ * issuing (hold.c), the entry points of ops (ops.c), barriers (barrier.c),
+ * entering the engine and launching after its lock (submit.c) and what they
+ * share (engine.c).
  *
  * The model (DESIGN.md sections 3 and 9): every op is recorded with a
  * snapshot of its arguments; a step is the ops between two barriers of the
@@ -631,6 +633,9 @@ bool gs_sub_push_record(CUevent ev, CUstream s);
 /* Launches chunk c now; locked: under the engine lock, failures after the
  * graph's launch are counted at once. Returns cuGraphLaunch's answer. */
 CUresult gs_sub_run_chunk(const gs_sub_chunk_t *c, bool locked);
+/* c's graph was refused after its host runs' slots were marked launched:
+ * they count as run. */
+void gs_sub_cancel_runs(const gs_sub_chunk_t *c);
 /* Counts and applies a failure of t's launches outside the lock (a plain
  * load when there was none: it runs for every template a step may start). */
 void gs_sub_reap_slow(gs_template_t *t);

@@ -298,25 +298,22 @@ bool gs_graph_launch_chunk(gs_template_t *t, unsigned c, const gs_rec_t *recs,
         return false;
     gs_sub_chunk_t sc;
     chunk_submission(t, ch, recs, s, &sc);
-    if (sc.nruns <= GS_SUB_RUNS && gs_sub_deferring()) {
+    /* A queued launch goes out after the lock: its runs' slots are marked
+     * now (and cancelled should it fail). One launched now marks them once
+     * it went out (sc keeps at most GS_SUB_RUNS slots to cancel). */
+    bool queue = sc.nruns <= GS_SUB_RUNS && gs_sub_deferring();
+    if (queue)
         runs_launched(t, ch, &sc);
-        if (!gs_sub_push_chunk(&sc, recs + ch->first, ch->count, arena, slot0_legacy) &&
-            (r = gs_sub_run_chunk(&sc, true)) != CUDA_SUCCESS) {
-            for (unsigned k = 0; k < sc.nruns; k++)
-                gs_hostrun_cancel(sc.runs[k]);
-            if (sc.after != NULL)
-                gs_hostrun_cancel(sc.after);
-            gs_eng_failure(GS_CTR_fb_launch, "cuGraphLaunch", r);
-            t->failed = true;
-            return false;
-        }
-    } else {
+    if (!queue || !gs_sub_push_chunk(&sc, recs + ch->first, ch->count, arena, slot0_legacy)) {
         if ((r = gs_sub_run_chunk(&sc, true)) != CUDA_SUCCESS) {
+            if (queue)
+                gs_sub_cancel_runs(&sc);
             gs_eng_failure(GS_CTR_fb_launch, "cuGraphLaunch", r);
             t->failed = true;
             return false;
         }
-        runs_launched(t, ch, &sc);
+        if (!queue)
+            runs_launched(t, ch, &sc);
     }
     uint64_t dt = gs_clock_ns() - t0;
     t->graph_ns += dt;

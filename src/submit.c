@@ -273,8 +273,8 @@ void gs_sub_reap_slow(gs_template_t *t)
 static void run_after(const gs_sub_chunk_t *c, bool locked)
 {
     CUstream on = c->s;
-    if (c->after_stream != NULL && GS_CALL(cuEventRecord, c->t->aev, c->s) == CUDA_SUCCESS &&
-        GS_CALL(cuStreamWaitEvent, c->after_stream, c->t->aev, 0) == CUDA_SUCCESS)
+    if (c->after_stream != NULL && GS_CALL(cuEventRecord, c->aev, c->s) == CUDA_SUCCESS &&
+        GS_CALL(cuStreamWaitEvent, c->after_stream, c->aev, 0) == CUDA_SUCCESS)
         on = c->after_stream;
     CUresult r = GS_CALL(cuLaunchHostFunc, on, gs_hostrun_call, c->after);
     if (r == CUDA_SUCCESS)
@@ -299,6 +299,14 @@ CUresult gs_sub_run_chunk(const gs_sub_chunk_t *c, bool locked)
     return CUDA_SUCCESS;
 }
 
+void gs_sub_cancel_runs(const gs_sub_chunk_t *c)
+{
+    for (unsigned k = 0; k < c->nruns; k++)
+        gs_hostrun_cancel(c->runs[k]);
+    if (c->after != NULL)
+        gs_hostrun_cancel(c->after);
+}
+
 /* A queued chunk whose graph the driver refused: its ops go out eagerly in
  * its place, as a cut step's would; the host runs its graph would have
  * called are marked done (their functions run from the copies). */
@@ -311,10 +319,7 @@ static void fall_back(const sub_entry_t *e, CUresult r)
         if (res != CUDA_SUCCESS)
             GS_DEBUG("eager issue of a %s returned %d", gs_fn_names[rec->id], (int)res);
     }
-    for (unsigned k = 0; k < c->nruns; k++)
-        gs_hostrun_cancel(c->runs[k]);
-    if (c->after != NULL)
-        gs_hostrun_cancel(c->after);
+    gs_sub_cancel_runs(c);
     gs_count(GS_CTR_div_barrier, 1);
     gs_count(GS_CTR_ops_replayed, -(unsigned long long)e->n);
     gs_count(GS_CTR_ops_replayed_events, -(unsigned long long)c->nev);
