@@ -9,6 +9,7 @@
 #define __CUDA_API_VERSION_INTERNAL 1
 #include <cuda.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,6 +63,11 @@ extern uint64_t hostjoin_seen; /* callbacks run when a later record completed */
 void step_hostjoin(lane_t *l, int step);
 extern uint64_t hostrec_seen; /* readers that found the callback before the record run */
 void step_hostrec(lane_t *l, int step);
+
+/* A scenario's second thread (prog_dag_host.c): started detached, and
+ * told how far the other has got: *what = v under mu, cv's waiters woken. */
+void start_helper(void *(*fn)(void *));
+void hand_over(pthread_mutex_t *mu, pthread_cond_t *cv, unsigned *what, unsigned v);
 
 /* prog_dag_threads.c */
 extern int xorder_bad; /* counters read a step behind */

@@ -212,14 +212,19 @@ static struct {
     CUcontext ctx;
 } xu = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, 0, NULL, NULL, NULL};
 
-/* The upload thread has got as far as upload `count` in *what (recorded,
- * issued). */
-static void xupload_reached(unsigned *what, unsigned count)
+void hand_over(pthread_mutex_t *mu, pthread_cond_t *cv, unsigned *what, unsigned v)
 {
-    pthread_mutex_lock(&xu.mu);
-    *what = count;
-    pthread_cond_broadcast(&xu.cv);
-    pthread_mutex_unlock(&xu.mu);
+    pthread_mutex_lock(mu);
+    *what = v;
+    pthread_cond_broadcast(cv);
+    pthread_mutex_unlock(mu);
+}
+
+void start_helper(void *(*fn)(void *))
+{
+    pthread_t th;
+    CK(pthread_create(&th, NULL, fn, NULL));
+    pthread_detach(th);
 }
 
 static void *xupload_thread(void *arg)
@@ -237,10 +242,10 @@ static void *xupload_thread(void *arg)
         CK(cuStreamWaitEvent(side[2], before, 0));
         CK(cuMemcpyHtoDAsync_v2(dst, src, N * sizeof *src, side[2]));
         CK(cuEventRecord(e, side[2]));
-        xupload_reached(&xu.recorded, done + 1);
+        hand_over(&xu.mu, &xu.cv, &xu.recorded, done + 1);
         CK(cuStreamWaitEvent(side[3], e, 0));
         CK(cuLaunchHostFunc(side[3], count_step, &xla_one));
-        xupload_reached(&xu.issued, done + 1);
+        hand_over(&xu.mu, &xu.cv, &xu.issued, done + 1);
     }
     return NULL;
 }
@@ -263,12 +268,7 @@ void step_xupload(lane_t *l, int step)
     if (stage == NULL) {
         CK(cuMemAllocHost_v2((void **)&stage, 6 * N * sizeof *stage));
         CK(cuCtxGetCurrent(&xu.ctx));
-        pthread_t th;
-        if (pthread_create(&th, NULL, xupload_thread, NULL) != 0) {
-            fprintf(stderr, "xupload: no thread\n");
-            exit(1);
-        }
-        pthread_detach(th);
+        start_helper(xupload_thread);
     }
     for (int op = 0; op < 6; op++, k++) {
         if (op % 2 == 1) {

@@ -19,8 +19,6 @@
 #include "prog_dag.h"
 
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <time.h>
 
 int xorder_bad; /* counters the second thread read a step behind */
@@ -59,10 +57,7 @@ static void *reader(void *arg)
         CK(cuMemcpyDtoH_v2(&seen, xo.cnt, sizeof seen));
         if (seen != (int)k + 1)
             xorder_bad++;
-        pthread_mutex_lock(&xo.mu);
-        xo.done = k + 1;
-        pthread_cond_broadcast(&xo.cv);
-        pthread_mutex_unlock(&xo.mu);
+        hand_over(&xo.mu, &xo.cv, &xo.done, k + 1);
     }
     return NULL;
 }
@@ -74,19 +69,12 @@ void step_xorder(lane_t *l, int step)
         CK(cuMemsetD32Async(l->cnt, 0, 1, l->s));
         CK(cuStreamSynchronize(l->s));
         CK(cuCtxGetCurrent(&xo.ctx));
-        pthread_t th;
-        if (pthread_create(&th, NULL, reader, NULL) != 0) {
-            fprintf(stderr, "xorder: no thread\n");
-            exit(1);
-        }
-        pthread_detach(th);
+        start_helper(reader);
     }
     inc(l, l->s);
     CK(cuEventRecord(evs[0], l->s));
-    pthread_mutex_lock(&xo.mu);
-    unsigned want = ++xo.asked;
-    pthread_cond_broadcast(&xo.cv);
-    pthread_mutex_unlock(&xo.mu);
+    unsigned want = xo.asked + 1; /* (only this thread writes it) */
+    hand_over(&xo.mu, &xo.cv, &xo.asked, want);
     axpy(l, l->s, 3, 2, 0.5f, false);
     /* The step ends when the reader has read: the next increment must not
      * overtake its read. */
