@@ -162,25 +162,33 @@ void gs_streams_reset(uint64_t key)
 /* ---------------------------------------------------------------- events */
 
 static gs_event_t *events;
+static gs_event_t *event_cache[GS_EVENT_SLOTS]; /* eng.h says why */
 
 gs_event_t *gs_event_get(CUevent e, bool create)
 {
-    gs_event_t *ev = NULL;
-    HASH_FIND_PTR(events, &e, ev);
-    if (ev != NULL || !create)
+    unsigned slot = gs_event_slot(e);
+    gs_event_t *ev = event_cache[slot];
+    if (GS_LIKELY(ev != NULL && ev->key == e))
         return ev;
+    ev = NULL;
+    HASH_FIND_PTR(events, &e, ev);
+    if (ev != NULL)
+        return event_cache[slot] = ev;
+    if (!create)
+        return NULL;
     if ((ev = calloc(1, sizeof *ev)) == NULL)
         return NULL;
     ev->key = e;
     gs_mem_account((long long)sizeof *ev, 0);
     HASH_ADD_PTR(events, key, ev);
-    return ev;
+    return event_cache[slot] = ev;
 }
 
 void gs_event_forget(CUevent e)
 {
     gs_event_t *ev = gs_event_get(e, false);
     if (ev != NULL) {
+        event_cache[gs_event_slot(e)] = NULL; /* ev was just put there */
         HASH_DEL(events, ev);
         gs_mem_account(-(long long)sizeof *ev, 0);
         free(ev);

@@ -544,6 +544,17 @@ typedef struct gs_event {
                        cuEventCreate (unknown: as if it timed) */
     UT_hash_handle hh;
 } gs_event_t;
+/* The direct-mapped cache in front of gs_event_get's hash (detect.c), as
+ * gs_func_cache is in front of the kernels': XLA makes three event calls
+ * for every kernel, from a pool of hundreds of events, between whole
+ * microseconds of its own work that leave the shim's data out of the CPU's
+ * caches; walking a chain of the hash then cost a cache miss an item, half
+ * of what holding such a call cost. Read and written under gs_eng_lock. */
+#define GS_EVENT_SLOTS 1024
+static inline unsigned gs_event_slot(CUevent e)
+{
+    return (unsigned)(((uintptr_t)e >> 4) * 0x9e3779b97f4a7c15ull >> 54) % GS_EVENT_SLOTS;
+}
 gs_event_t *gs_event_get(CUevent e, bool create);
 void gs_event_forget(CUevent e);
 /* The record, in a step still open, that an event's latest record is;
