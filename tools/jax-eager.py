@@ -20,7 +20,8 @@ pairs' ratios and their quartiles. Separate runs on a lent host differ by a
 third from one to the next; adjacent blocks share the host's speed. It also
 prints the quantiles of single steps in either state (the block ratios'
 median hides a few slow blocks: the first with the shim on is where it
-learns) and each block's milliseconds; with JAX_AB_TIMES=FILE it writes each
+learns), and of the wait for the value each step reads back (what the GPU
+still had to do then), and each block's milliseconds; with JAX_AB_TIMES=FILE it writes each
 block's state and its start and end on CLOCK_MONOTONIC there, for
 tools/wallprof.py --blocks.
 
@@ -84,6 +85,7 @@ def main():
         x = jnp.ones((hidden,), jnp.float32)
         blocks = []  # [shim on, seconds, start ns, end ns] of each block of --ab steps
         step_s = ([], [])  # each timed step's seconds, paused and graphing
+        read_s = ([], [])  # of which waiting for the value read back
         t0 = time.perf_counter()
         for i in range(steps):
             ts = time.perf_counter()
@@ -96,9 +98,13 @@ def main():
             for w, b in ws:
                 x = x + jnp.tanh(x @ w + b) * 0.5
             x = x / (1.0 + jnp.abs(x).max())
-            checksum += float(x[0])
+            v = x[0]
+            tr = time.perf_counter()
+            checksum += float(v)
             if ab and blocks:
-                step_s[blocks[-1][0]].append(time.perf_counter() - ts)
+                te = time.perf_counter()
+                step_s[blocks[-1][0]].append(te - ts)
+                read_s[blocks[-1][0]].append(te - tr)
             if ab and i + 1 == (len(blocks)) * ab:
                 blocks[-1].append(time.monotonic_ns())
                 blocks[-1][1] = (blocks[-1][3] - blocks[-1][2]) / 1e9
@@ -120,13 +126,17 @@ def main():
               % (ab, len(ratios), n_on / on_s, n_off / off_s, q(0.5), q(0.25), q(0.75)))
         # The block ratios' median hides a few slow blocks; the steps'
         # quantiles show whether the shim is slower in every step or in a few.
+        # The read's wait apart: what the GPU (and the callbacks) still had
+        # to do when the host asked for the value, against the rest of the
+        # step, the host dispatching.
         for on in (False, True):
-            v = sorted(step_s[on])
-            if v:
-                p = lambda f: 1e6 * v[min(len(v) - 1, int(f * len(v)))]
-                print("jax-eager ab %s steps=%d us: p10=%.0f p50=%.0f p90=%.0f p99=%.0f max=%.0f mean=%.0f"
-                      % ("shim" if on else "paused", len(v), p(0.1), p(0.5), p(0.9), p(0.99),
-                         1e6 * v[-1], 1e6 * sum(v) / len(v)))
+            for what, vals in (("steps", step_s[on]), ("read", read_s[on])):
+                v = sorted(vals)
+                if v:
+                    p = lambda f: 1e6 * v[min(len(v) - 1, int(f * len(v)))]
+                    print("jax-eager ab %s %s=%d us: p10=%.0f p50=%.0f p90=%.0f p99=%.0f max=%.0f mean=%.0f"
+                          % ("shim" if on else "paused", what, len(v), p(0.1), p(0.5), p(0.9), p(0.99),
+                             1e6 * v[-1], 1e6 * sum(v) / len(v)))
         if os.environ.get("JAX_AB_TIMES"):
             # Each block's start and end on CLOCK_MONOTONIC, for a profiler's
             # samples to be told apart by the shim's state.
