@@ -59,6 +59,7 @@ void gs_step_reset(gs_stream_t *st)
     st->n = 0;
     st->used = 0;
     st->hash = 0;
+    st->swap_at = 0;
     st->gen++;
     st->tainted = false;
     st->issued = 0;

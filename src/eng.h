@@ -453,6 +453,12 @@ typedef struct gs_stream {
     uint8_t *arena;
     size_t used;
     uint64_t hash;              /* running hash of recs[0..n) */
+    uint64_t hash_prev;         /* of recs[0..n-1) */
+    /* hold.c: an op held where the template has it one later, waiting for
+     * the op the template has before it (index + 1; 0: none), and the hash
+     * before the op. */
+    unsigned swap_at;
+    uint64_t swap_hash;
     uint64_t gen;               /* which step: advances at every reset */
     bool tainted;               /* a recorded op failed: never a template */
     unsigned issued;            /* recs[0..issued) are on the GPU's way */
@@ -597,6 +603,10 @@ void gs_hold_settle(gs_stream_t *st, gs_breaker_t why);
 void gs_hold_settle_all(gs_stream_t *except, bool blocking_only, gs_breaker_t why);
 /* Issues held records [issued, end) one by one, in order. */
 void gs_hold_issue(gs_stream_t *st, unsigned end);
+/* Whether two ops of st's step may run in either order: on different
+ * streams, neither the legacy nor a per-thread stream, and not both calls
+ * on one event. */
+bool gs_hold_commute(const gs_stream_t *st, const gs_rec_t *a, const gs_rec_t *b);
 /* Makes st wait for the graph that holds some of its ops, if there is one,
  * before it gets work of its own (inline: asked before every op). */
 void gs_hold_join_pending_slow(gs_stream_t *st);
@@ -715,6 +725,9 @@ void gs_eng_flush_if_off(void);
 CUcontext gs_op_current_ctx(void);
 /* Commits the record at the end of g's step: true if it is held. */
 bool gs_op_commit(gs_stream_t *g, gs_rec_t *r);
+/* The signature r would have at index pos of its step (a wait on the
+ * step's own event is known by how far back the record is). */
+uint64_t gs_op_sig_at(const gs_rec_t *r, unsigned pos);
 /* The record just committed was forwarded, with this result. */
 void gs_op_forwarded(gs_stream_t *g, CUresult res);
 /* Settles and closes the step of stream x; true if that cut a step short

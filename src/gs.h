@@ -260,6 +260,7 @@ void gs_log_raw(const char *text, size_t len);
     X(queries_held, "event queries answered not ready: the record was held") \
     X(hostfns_merged, "host functions replayed from another's host node")    \
     X(hostfns_after, "host functions run after their chunk's graph (one cuLaunchHostFunc)") \
+    X(ops_reordered, "held ops matched one place from where they came: two threads' ops of different streams the other way round") \
     X(div_mismatch, "divergence: an op differed from every template")        \
     X(div_barrier, "divergence: a barrier in the middle of a step")          \
     X(div_stream, "divergence: an op on another stream")                     \

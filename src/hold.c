@@ -43,6 +43,7 @@ static void stop_holding(gs_stream_t *st)
     st->ncand = 0;
     st->complete = NULL;
     st->chunks_done = 0;
+    st->swap_at = 0;
 }
 
 /* The counter that mirrors each breaker among the divergence counts. */
@@ -371,6 +372,107 @@ void gs_hold_settle_all(gs_stream_t *except, bool blocking_only, gs_breaker_t wh
 
 static bool can_hold(void) { return gs_opt.mode == GS_MODE_REPLAY; }
 
+/* Two threads' ops, the other way round.
+ *
+ * XLA uploads each Python scalar from a thread of its own: a copy and two
+ * records on the upload stream, then the callback stream's wait on one of
+ * them and a host function. The launching thread waits until the record is
+ * made, then makes the compute stream wait for it; whether that wait comes
+ * before the upload thread's host function or after it is up to the two
+ * threads (H200, tools/jax-eager.py: about one step in two, so most of
+ * JAX's steps were cut as mismatches and ran eagerly).
+ *
+ * Ops of different streams that share no event may run in either order
+ * (nothing orders them but events), so the step is the same whichever came
+ * first. An op that does not match the template where it came, but one
+ * place later, with a single template left, is held there for now
+ * (swap_at): if the next op is the one the template has before it, and
+ * the two commute, they change places in the step (their records, the
+ * signatures that say how far back a waited-for record is, where their
+ * events' latest records are, the step's hash) and both go on matching in
+ * the template's order. Otherwise it is a mismatch at the op held for now,
+ * as it would have been at once: what is held goes out eagerly in the
+ * order it came, then the op that came last. Nothing launches while an op
+ * is held so, so every graph still gets its records in the template's
+ * order. */
+bool gs_hold_commute(const gs_stream_t *st, const gs_rec_t *a, const gs_rec_t *b)
+{
+    if (a->slot == b->slot || a->slot >= st->nslots || b->slot >= st->nslots)
+        return false;
+    const gs_stream_t *sa = st->slots[a->slot], *sb = st->slots[b->slot];
+    /* The legacy stream orders itself with every blocking stream; a
+     * per-thread stream's step may go out on the legacy stream. */
+    if (sa->legacy || sb->legacy || sa->per_thread || sb->per_thread)
+        return false;
+    bool ea = a->kind == GS_OP_EVREC || a->kind == GS_OP_EVWAIT;
+    bool eb = b->kind == GS_OP_EVREC || b->kind == GS_OP_EVWAIT;
+    return !(ea && eb && a->u.e.ev == b->u.e.ev);
+}
+
+/* The op at idx matched no template there: hold it for now if the only
+ * candidate has it one later. */
+static bool defer(gs_stream_t *st, unsigned idx)
+{
+    const gs_template_t *t = st->cand[0];
+    unsigned i = idx - st->match_start;
+    if (st->ncand != 1 || st->complete != NULL || i + 1 >= t->len ||
+        t->nodes[i + 1].sig != gs_op_sig_at(&st->recs[idx], idx + 1))
+        return false;
+    st->swap_at = idx + 1;
+    st->swap_hash = st->hash_prev;
+    GS_TRACE("op %u of the step of stream %#llx is held for now: the template has it one "
+             "later", idx, (unsigned long long)st->key);
+    return true;
+}
+
+/* A record of an event moved from index `from` to `to`: the event's latest
+ * record, if it is this one, moved with it. */
+static void moved(gs_stream_t *st, const gs_rec_t *r, unsigned from, unsigned to)
+{
+    if (r->kind != GS_OP_EVREC)
+        return;
+    gs_event_t *ev = gs_event_get(r->u.e.ev, false);
+    if (ev != NULL && ev->origin == st && ev->gen == st->gen && ev->index == from)
+        ev->index = to;
+}
+
+/* The op after the one held for now came, at idx. */
+static bool swap_in(gs_stream_t *st, unsigned idx)
+{
+    unsigned p = st->swap_at - 1;
+    st->swap_at = 0;
+    gs_rec_t *a = &st->recs[p], *b = &st->recs[idx];
+    const gs_template_t *t = st->cand[0];
+    if (p + 1 != idx || !gs_hold_commute(st, a, b) ||
+        t->nodes[p - st->match_start].sig != gs_op_sig_at(b, p)) {
+        cut(st, GS_BRK_mismatch, 0);
+        gs_hold_issue(st, idx);
+        stop_holding(st);
+        if (st->period > 0)
+            st->period = 0;
+        return false;
+    }
+    gs_rec_t x = *a;
+    *a = *b;
+    *b = x;
+    a->sig = gs_op_sig_at(a, p);
+    b->sig = gs_op_sig_at(b, idx);
+    moved(st, a, idx, p);
+    moved(st, b, p, idx);
+    st->hash = gs_mix(gs_mix(st->swap_hash, a->sig), b->sig);
+    gs_count(GS_CTR_ops_reordered, 2);
+    GS_TRACE("ops %u and %u of the step of stream %#llx change places, as the template has "
+             "them", p, idx, (unsigned long long)st->key);
+    /* The op that came last is the caller's: it is held or issued here,
+     * and so is the one before it. */
+    bool held = gs_hold_advance(st, p);
+    if (held && st->holding && st->issued <= idx)
+        held = gs_hold_advance(st, idx);
+    if (!held || (!st->holding && st->issued < st->n))
+        gs_hold_issue(st, st->n);
+    return true;
+}
+
 bool gs_hold_advance(gs_stream_t *st, unsigned idx)
 {
     const gs_rec_t *r = &st->recs[idx];
@@ -387,11 +489,15 @@ bool gs_hold_advance(gs_stream_t *st, unsigned idx)
         st->complete = NULL;
         st->slots_ordered = 1;
     } else {
+        if (st->swap_at != 0)
+            return swap_in(st, idx);
         unsigned i = idx - st->match_start, k = 0;
         for (unsigned c = 0; c < st->ncand; c++)
             if (st->cand[c]->len > i && st->cand[c]->nodes[i].sig == r->sig)
                 st->cand[k++] = st->cand[c];
         if (k == 0) {
+            if (defer(st, idx))
+                return true;
             if (st->complete != NULL) {
                 /* A shorter template was whole before this op: launch it;
                  * what only the longer ones matched goes out eagerly; then

@@ -121,12 +121,21 @@ bool gs_op_commit(gs_stream_t *g, gs_rec_t *r)
         g->ctx = gs_op_current_ctx();
     r->sig = slot_sig(r->sig, r);
     g->used = r->data + r->len;
+    g->hash_prev = g->hash;
     g->hash = gs_mix(g->hash, r->sig);
     unsigned idx = g->n++;
     GS_TRACE("op %u of the step of stream %#llx: %s on stream %p (slot %u), sig %016llx",
              idx, (unsigned long long)g->key, gs_fn_names[r->id], (void *)r->stream,
              r->slot, (unsigned long long)r->sig);
     return gs_hold_advance(g, idx);
+}
+
+uint64_t gs_op_sig_at(const gs_rec_t *r, unsigned pos)
+{
+    /* As gs_eng_stream_wait computes it, then gs_op_commit. */
+    if (r->kind == GS_OP_EVWAIT && r->u.e.ref >= 0)
+        return slot_sig(gs_mix(GS_OP_EVWAIT, (uint64_t)(pos - (unsigned)r->u.e.ref)), r);
+    return r->sig;
 }
 
 /* The op was forwarded: it is issued; if the driver refused it, it never

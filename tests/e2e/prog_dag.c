@@ -99,6 +99,11 @@
  * xupload   jaxupload with its uploads made by a thread of their own, as
  *           XLA's transfer thread makes them: the two threads' calls
  *           interleave differently from run to run
+ * xrace     xupload with the order of the two threads' calls decided: one
+ *           upload every fourth step has the upload thread's host function
+ *           after the launching thread's wait instead of before it
+ * swapsame  two kernels of one stream the other way round every fourth
+ *           step, where the template has them one place apart
  * jaxlike   as XLA runs an eager program: every kernel followed by an event
  *           record (from a pool), older events polled from the host (every
  *           50th step: a poll of an event in the step ends it), a host
@@ -314,6 +319,25 @@ static void step_tiny(lane_t *l, int step)
     CK(cuStreamSynchronize(l->s));
 }
 
+/* swapsame: every fourth step has two kernels of one stream the other way
+ * round, right after an op that begins the template's match. The template
+ * has the other order one place on (src/hold.c holds such an op for now,
+ * in case the two commute), but ops of one stream never do: the step must
+ * go out as it came. */
+static void step_swapsame(lane_t *l, int step)
+{
+    axpy(l, l->s, 4, 0, 0.5f, false);
+    if (step % 4 == 3) {
+        add3(l, l->s, 2, 1, 0, false);
+        axpy(l, l->s, 1, 0, 0.25f, false);
+    } else {
+        axpy(l, l->s, 1, 0, 0.25f, false);
+        add3(l, l->s, 2, 1, 0, false);
+    }
+    axpy(l, l->s, 3, 2, 0.125f, false);
+    tail(l, l->s);
+}
+
 static int steps = 40;
 static pthread_barrier_t meet;
 
@@ -428,6 +452,7 @@ static const scenario_t scenarios[] = {
     {"poolobs", step_poolobs, true},   {"sidepre", step_sidepre, true},
     {"hostjoin", step_hostjoin, true}, {"xupload", step_xupload, false},
     {"xorder", step_xorder, false},    {"hostrec", step_hostrec, true},
+    {"xrace", step_xrace, false},      {"swapsame", step_swapsame, true},
 };
 
 int main(int argc, char **argv)
@@ -489,7 +514,7 @@ int main(int argc, char **argv)
         if (run->step == step_timing)
             after_timing();
     }
-    if (run->step == step_xupload)
+    if (run->step == step_xupload || run->step == step_xrace)
         xupload_finish();
     clock_gettime(CLOCK_MONOTONIC, &w1);
     fprintf(stderr, "prog_dag: %s steps/s=%.1f\n", sc,

@@ -51,6 +51,7 @@ void step_jaxlike(lane_t *l, int step);
 void step_jaxwait(lane_t *l, int step);
 void step_jaxupload(lane_t *l, int step);
 void step_xupload(lane_t *l, int step);
+void step_xrace(lane_t *l, int step);
 void xupload_finish(void);
 extern uint64_t leafobs_seen; /* what the host read after each event */
 void step_leafobs(lane_t *l, int step);

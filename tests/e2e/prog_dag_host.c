@@ -5,7 +5,8 @@
  * with a readback on a second stream (jaxlike); and JAX's eager decode
  * loop, which never synchronises at all (jaxwait), and with the scalars it
  * uploads on a stream of their own (jaxupload), made by a thread of their
- * own (xupload); the host synchronising
+ * own (xupload), in both orders of the two threads' calls (xrace); the host
+ * synchronising
  * with a fork's and a join's events (leafobs); and callbacks that read what
  * the op before each copied to the host (hostobs); a callback that a
  * record on its stream, and another stream's callback, follow (hostrec). The
@@ -202,15 +203,24 @@ void step_jaxupload(lane_t *l, int step)
  * run (each stream's own order does not). The upload thread waits on the
  * compute stream's record of the op before, held in the other thread's
  * step, as XLA's does. */
+/* xrace: xupload with the order of the two threads' calls decided: the
+ * upload thread's host function comes before the launching thread's wait
+ * (as most often in XLA) except in one upload every fourth step, where it
+ * comes right after it (the other order XLA's threads take). The shim's
+ * steps are the same either way (the two ops are on different streams and
+ * share no event), so the template learnt from the usual order must match
+ * the other one too (src/hold.c), and the results must not change. */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned asked, recorded, issued; /* uploads asked for, recorded, all issued */
+    unsigned waited;                  /* xrace: the launching thread's waits made */
+    bool force, late;                 /* xrace; this upload's host function after the wait */
     const float *src;
     CUdeviceptr dst;
     CUevent e, before;
     CUcontext ctx;
-} xu = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, 0, NULL, NULL, NULL};
+} xu = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 void hand_over(pthread_mutex_t *mu, pthread_cond_t *cv, unsigned *what, unsigned v)
 {
@@ -238,13 +248,24 @@ static void *xupload_thread(void *arg)
         const float *src = xu.src;
         CUdeviceptr dst = xu.dst;
         CUevent e = xu.e, before = xu.before;
+        bool force = xu.force, late = xu.late;
         pthread_mutex_unlock(&xu.mu);
         CK(cuStreamWaitEvent(side[2], before, 0));
         CK(cuMemcpyHtoDAsync_v2(dst, src, N * sizeof *src, side[2]));
         CK(cuEventRecord(e, side[2]));
-        hand_over(&xu.mu, &xu.cv, &xu.recorded, done + 1);
+        if (!force)
+            hand_over(&xu.mu, &xu.cv, &xu.recorded, done + 1);
         CK(cuStreamWaitEvent(side[3], e, 0));
+        if (force && late) {
+            hand_over(&xu.mu, &xu.cv, &xu.recorded, done + 1);
+            pthread_mutex_lock(&xu.mu);
+            while (xu.waited < done + 1)
+                pthread_cond_wait(&xu.cv, &xu.mu);
+            pthread_mutex_unlock(&xu.mu);
+        }
         CK(cuLaunchHostFunc(side[3], count_step, &xla_one));
+        if (force && !late)
+            hand_over(&xu.mu, &xu.cv, &xu.recorded, done + 1);
         hand_over(&xu.mu, &xu.cv, &xu.issued, done + 1);
     }
     return NULL;
@@ -261,7 +282,7 @@ void xupload_finish(void)
     CK(cuCtxSynchronize());
 }
 
-void step_xupload(lane_t *l, int step)
+static void uploads(lane_t *l, int step, bool force)
 {
     static unsigned k;
     static float *stage;
@@ -279,12 +300,23 @@ void step_xupload(lane_t *l, int step)
             xu.dst = l->b[5 + u];
             xu.e = evs[6 + k % 2];
             xu.before = evs[(k + 4) % 5];
+            xu.force = force;
+            xu.late = step % 4 == 3 && u == 1;
             unsigned want = ++xu.asked;
             pthread_cond_broadcast(&xu.cv);
             while (xu.recorded < want)
                 pthread_cond_wait(&xu.cv, &xu.mu);
             pthread_mutex_unlock(&xu.mu);
             CK(cuStreamWaitEvent(l->s, evs[6 + k % 2], 0));
+            if (force) {
+                /* The kernel after the wait comes after the upload
+                 * thread's host function, whichever order they took. */
+                hand_over(&xu.mu, &xu.cv, &xu.waited, want);
+                pthread_mutex_lock(&xu.mu);
+                while (xu.issued < want)
+                    pthread_cond_wait(&xu.cv, &xu.mu);
+                pthread_mutex_unlock(&xu.mu);
+            }
             add3(l, l->s, 1 + op % 3, op % 4, 5 + u, false);
         } else {
             axpy(l, l->s, 1 + op % 3, op % 4, 0.25f * (float)(op + 1), false);
@@ -293,6 +325,9 @@ void step_xupload(lane_t *l, int step)
     }
     jax_readback(l, step);
 }
+
+void step_xupload(lane_t *l, int step) { uploads(l, step, false); }
+void step_xrace(lane_t *l, int step) { uploads(l, step, true); }
 
 void step_xlaops(lane_t *l, int step)
 {

@@ -15,7 +15,8 @@
  * The event table (detect.c): the cache in front of its hash gives the
  * event of the handle asked for when two handles share a slot, and never
  * an event that was forgotten (a driver hands a destroyed handle out
- * again, and it must be a new event). */
+ * again, and it must be a new event). Two ops of a step may change places
+ * only when nothing orders them (src/hold.c). */
 #include "cm.h"
 #include "eng.h"
 
@@ -423,6 +424,38 @@ static void test_event_table(void **state)
     gs_event_forget(a);
 }
 
+/* Which two ops of a step may change places (src/hold.c). */
+static void test_commute(void **state)
+{
+    (void)state;
+    static gs_stream_t st, side, legacy;
+    st.slots[0] = &st;
+    st.slots[1] = &side;
+    st.slots[2] = &legacy;
+    st.nslots = 3;
+    legacy.legacy = true;
+    gs_rec_t k = {.kind = GS_OP_KERNEL, .slot = 0};
+    gs_rec_t h = {.kind = GS_OP_HOST, .slot = 1};
+    gs_rec_t k1 = {.kind = GS_OP_KERNEL, .slot = 1};
+    gs_rec_t rec = {.kind = GS_OP_EVREC, .slot = 0};
+    gs_rec_t wait = {.kind = GS_OP_EVWAIT, .slot = 1};
+    rec.u.e.ev = (CUevent)0x10;
+    wait.u.e.ev = (CUevent)0x20;
+    assert_true(gs_hold_commute(&st, &k, &h));
+    assert_true(gs_hold_commute(&st, &h, &k));
+    assert_true(gs_hold_commute(&st, &rec, &wait)); /* two events */
+    wait.u.e.ev = rec.u.e.ev;
+    assert_false(gs_hold_commute(&st, &rec, &wait)); /* one event */
+    assert_false(gs_hold_commute(&st, &wait, &rec));
+    assert_false(gs_hold_commute(&st, &k1, &h)); /* one stream */
+    gs_rec_t l = {.kind = GS_OP_KERNEL, .slot = 2};
+    assert_false(gs_hold_commute(&st, &l, &h)); /* the legacy stream */
+    side.per_thread = true;
+    assert_false(gs_hold_commute(&st, &k, &h)); /* a per-thread stream */
+    gs_rec_t far = {.kind = GS_OP_KERNEL, .slot = 3};
+    assert_false(gs_hold_commute(&st, &k, &far)); /* not a slot of the step */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_copy_nodes_set_again_after_free),
         cmocka_unit_test(test_event_table),
+        cmocka_unit_test(test_commute),
     };
     return cmocka_run_group_tests_name("engine", tests, setup, NULL);
 }
