@@ -74,6 +74,10 @@ void issue(const op_t *o, int lane);
 /* The main stream: s1, or the per-thread default stream. */
 CUstream fx_main(void);
 void fx_set_torchlike(bool on);
+void fx_set_swaps(bool on);
+/* --swaps: the op of this repetition issued after the one following it
+ * (MAXOPS: none); called once a repetition, after fx_rep_begin. */
+unsigned fx_swap(unsigned nops);
 CUstream fx_lane_stream(int lane, bool ptsz);
 /* The buffer index an op of `lane` uses for its index i. */
 int fx_own(int lane, int i);

@@ -38,7 +38,8 @@
  *
  * With --torchlike the main stream is the legacy stream and forks and joins
  * now and then use an event made for the occasion and destroyed after the
- * wait, as PyTorch's wait_stream does. */
+ * wait, as PyTorch's wait_stream does. With --swaps two adjacent ops now
+ * and then come the other way round in a repetition (fx_swap). */
 #include "fuzz.h"
 
 #include "ck.h"
@@ -99,6 +100,32 @@ static void ext_fold(const void *p, size_t len)
 }
 
 /* ---------------------------------------------------------------- lanes */
+
+/* --swaps: now and then two adjacent ops of the step are issued the other
+ * way round in a repetition (fx_swap), as two threads' ops come in varying
+ * order: on two lanes of an open fork they commute (each lane owns its
+ * buffers), on one stream they do not. Drawn from a generator of its own,
+ * so the programs without --swaps stay what they were. */
+static bool swap_mode;
+static unsigned p_swap;
+static fz_rng_t r4;
+void fx_set_swaps(bool on) { swap_mode = on; }
+
+unsigned fx_swap(unsigned nops)
+{
+    if (!enabled || !swap_mode || nops < 2 || !fz_chance(&r4, p_swap))
+        return MAXOPS;
+    unsigned i = fz_rnd(&r4, nops - 1);
+    /* Nothing of the extensions' between them: no fork, join or host
+     * function before the second, so only the two ops change places. */
+    for (unsigned w = 0; w < nwin; w++)
+        if (win[w].fork == i + 1 || win[w].join == i + 1)
+            return MAXOPS;
+    for (unsigned h = 0; h < nhost; h++)
+        if (host_items[h].at == i + 1)
+            return MAXOPS;
+    return i;
+}
 
 /* --torchlike: the main stream is the legacy stream (PyTorch's), and forks
  * and joins now and then use an event created for the occasion and
@@ -371,6 +398,8 @@ void fx_program_begin(unsigned long long seed, unsigned nops)
     r2.s = seed * 0xbf58476d1ce4e5b9ull + 0x94d049bb133111ebull;
     r3.s = seed * 0x2545f4914f6cdd1dull + 0x9e3779b97f4a7c15ull;
     cur_seed = seed;
+    r4.s = seed * 0xd6e8feb86659fd93ull + 0x632be59bd9b4e019ull;
+    p_swap = swap_mode && fz_chance(&r4, 70) ? 20 + fz_rnd(&r4, 60) : 0;
     memset(host_launched, 0, sizeof host_launched);
     pt_main = !torch_mode && chance2(20);
     /* In torch-like programs too: the one that once gave another result

@@ -2,8 +2,8 @@
  * differential fuzzer (tests/e2e/fuzz.sh), which runs the same seeds with
  * and without the shim and compares what this prints.
  *
- *   prog_fuzz --first=SEED --count=N [--classic] [--torchlike] [--skip=S1,S2,...] [--verbose]
- *             [--module=FILE.ptx]
+ *   prog_fuzz --first=SEED --count=N [--classic] [--torchlike] [--swaps] [--skip=S1,S2,...]
+ *             [--verbose] [--module=FILE.ptx]
  *
  * On the simulated driver the kernels are its built-ins; on a GPU,
  * --module names the PTX of tests/gpu/fuzz_kernels.cu, which has kernels of
@@ -30,7 +30,8 @@
  * extensions of fuzz_ext.c are added to each program, drawn from a second
  * generator so that the classic part stays what it was: programmatic
  * dependent launches, launch attributes, per-thread default streams, work
- * forked to other streams, host functions, timing, a second thread.
+ * forked to other streams, host functions, timing, a second thread; with
+ * --swaps, two adjacent ops now and then the other way round.
  *
  * Prints "seed hash" per program: the hash of every buffer and of every value
  * the program read back.
@@ -289,6 +290,9 @@ static void program(unsigned long long seed, bool verbose, bool classic)
         unsigned skip = chance(5) ? rnd(nops) : MAXOPS;
         unsigned extra = chance(5) ? rnd(nops) : MAXOPS;
         unsigned mid = chance(p_disturb) ? rnd(nops) : MAXOPS;
+        unsigned sw = fx_swap(nops);
+        if (sw + 1 == skip || sw + 1 == extra || sw + 1 == mid)
+            sw = MAXOPS;
         for (unsigned i = 0; i < nops; i++) {
             if (i == extra) {
                 op_t o;
@@ -299,6 +303,16 @@ static void program(unsigned long long seed, bool verbose, bool classic)
             if (i == mid)
                 disturb(&synced);
             int lane = fx_before_op(i);
+            if (i == sw) {
+                /* --swaps: op i after op i + 1 this time. */
+                int next = fx_before_op(i + 1);
+                if (i + 1 != skip)
+                    issue(&step[i + 1], next);
+                if (i != skip)
+                    issue(&step[i], lane);
+                i++;
+                continue;
+            }
             if (i != skip)
                 issue(&step[i], lane);
         }
@@ -352,12 +366,14 @@ int main(int argc, char **argv)
             classic = true;
         else if (strcmp(argv[i], "--torchlike") == 0)
             fx_set_torchlike(true);
+        else if (strcmp(argv[i], "--swaps") == 0)
+            fx_set_swaps(true);
         else if (strncmp(argv[i], "--module=", 9) == 0)
             module = argv[i] + 9;
         else if (strncmp(argv[i], "--skip=", 7) == 0)
             skip = argv[i] + 7; /* seeds known to fail, left out */
         else {
-            fprintf(stderr, "usage: prog_fuzz --first=SEED --count=N [--classic] [--torchlike] [--skip=S,...] [--verbose] "
+            fprintf(stderr, "usage: prog_fuzz --first=SEED --count=N [--classic] [--torchlike] [--swaps] [--skip=S,...] [--verbose] "
                             "[--module=PTX]\n");
             return 2;
         }

@@ -16,14 +16,14 @@ ptx=$top_builddir/tests/gpu/fuzz_kernels.ptx
 gpu_need gpu-dag "$prog" "$ptx"
 pre=$(shim_preload)
 status=0
-for sc in pdl pdlmix attrs pt ptlegacy streams fan pool noreturn hostfn hostwait jaxwait jaxupload xupload xorder hostrec slotwait spinquery xrecord leafobs hostobs poolobs sidepre hostjoin torchlike timing extwait; do
+for sc in pdl pdlmix attrs pt ptlegacy streams fan pool noreturn hostfn hostwait jaxwait jaxupload xupload xrace swapsame xorder hostrec slotwait spinquery xrecord leafobs hostobs poolobs sidepre hostjoin torchlike timing extwait; do
     "$prog" "$sc" --module="$ptx" >"$tmp/plain" 2>"$tmp/plain.err" ||
         { echo "FAIL: $sc without the shim: $(tail -2 "$tmp/plain.err")"; status=1; continue; }
     # jaxwait never synchronises: its steps form only once a run of it
     # fills a step (as dag_diff.sh runs it), which the default size never
     # does in its 1,160 ops.
     extra=""
-    case $sc in jaxwait|jaxupload|xupload) extra="GRAPHSHIM_MAX_OPS=256" ;; esac
+    case $sc in jaxwait|jaxupload|xupload|xrace) extra="GRAPHSHIM_MAX_OPS=256" ;; esac
     for cfg in 64 3 64:0; do
         chunk=${cfg%%:*}
         after=1
@@ -57,7 +57,8 @@ for sc in pdl pdlmix attrs pt ptlegacy streams fan pool noreturn hostfn hostwait
         echo "gpu-dag: $sc (chunks of $chunk, GRAPHSHIM_HOST_AFTER=$after): identical; $(stats_get "$tmp/st" totals.ops_replayed) of" \
             "$(stats_get "$tmp/st" totals.ops) ops replayed, $(stats_get "$tmp/st" totals.replays) replays," \
             "edges $(stats_get "$tmp/st" totals.edges_full) full / $(stats_get "$tmp/st" totals.edges_programmatic) programmatic," \
-            "host functions $(stats_get "$tmp/st" totals.hostfns_merged) merged, $(stats_get "$tmp/st" totals.hostfns_after) after the graph"
+            "host functions $(stats_get "$tmp/st" totals.hostfns_merged) merged, $(stats_get "$tmp/st" totals.hostfns_after) after the graph," \
+            "$(stats_get "$tmp/st" totals.ops_reordered) ops matched swapped"
     done
 done
 grep -q "elapsed_ok=40" "$tmp/shim" 2>/dev/null || true

@@ -3,8 +3,9 @@
 # (default 1000) seeded random programs of tests/e2e/prog_fuzz.c (the
 # extended generator: programmatic dependent launches of the _gds kernels,
 # launch attributes, per-thread default streams, forks to other streams,
-# host functions, timing, a second thread) and a fifth as many of the
-# classic generator, built against the real driver with the PTX of
+# host functions, timing, a second thread), a fifth as many of the
+# classic generator and a fifth with two adjacent ops now and then the
+# other way round (--swaps), built against the real driver with the PTX of
 # fuzz_kernels.cu (compute_90), run twice without the shim (the GPU's own
 # scheduling must not change a result), under it, and under it with chunks
 # of 5 ops; every program must print the same hash. Seeds marked "known" in
@@ -27,8 +28,12 @@ known=$(sed -n 's/#.*//; s/^ *known  *\([0-9][0-9]*\).*/\1/p' "$top_srcdir/tests
 racy=703
 skip=--skip=${known:+$known,}$racy
 pre=$(shim_preload)
-for gen in extended classic; do
-    if [ $gen = classic ]; then n=$classic args=--classic; else n=$count args=$skip; fi
+for gen in extended classic swaps; do
+    case $gen in
+    classic) n=$classic args=--classic ;;
+    swaps) n=$classic args="--swaps $skip" ;;
+    *) n=$count args=$skip ;;
+    esac
     # shellcheck disable=SC2086
     "$prog" --module="$ptx" --first=1 --count="$n" $args >"$tmp/plain" || { echo "FAIL: $gen, without the shim"; exit 1; }
     # shellcheck disable=SC2086
