@@ -75,6 +75,9 @@ void issue(const op_t *o, int lane);
 CUstream fx_main(void);
 void fx_set_torchlike(bool on);
 void fx_set_swaps(bool on);
+/* The main thread begins (true) or ends (false) a capture of its own: the
+ * second thread makes no context-wide synchronisation meanwhile. */
+void fx_capturing(bool on);
 /* --swaps: the op of this repetition issued after the one following it
  * (MAXOPS: none); called once a repetition, after fx_rep_begin. */
 unsigned fx_swap(unsigned nops);

@@ -289,6 +289,16 @@ static struct {
 /* The second thread: steps of its own on its per-thread stream and
  * buffers, now and then a memset on the legacy stream (ordered with its
  * per-thread stream, which is blocking) or a context-wide sync. */
+/* Held by the main thread while it captures (fx_capturing). */
+static pthread_mutex_t capture_mu = PTHREAD_MUTEX_INITIALIZER;
+void fx_capturing(bool on)
+{
+    if (on)
+        pthread_mutex_lock(&capture_mu);
+    else
+        pthread_mutex_unlock(&capture_mu);
+}
+
 static void *worker(void *arg)
 {
     (void)arg;
@@ -323,8 +333,15 @@ static void *worker(void *arg)
                 break;
             }
         }
-        if (fz_chance(&r, 15))
+        if (fz_chance(&r, 15)) {
+            /* Not while the main thread captures: the driver refuses a
+             * context-wide synchronisation then (CUDA_ERROR_STREAM_CAPTURE_
+             * UNSUPPORTED, seen on an H200 once the shim's timing let the
+             * two meet: --swaps seed 117, chunks of 5). */
+            pthread_mutex_lock(&capture_mu);
             CK(cuCtxSynchronize());
+            pthread_mutex_unlock(&capture_mu);
+        }
         CK(cuMemcpyDtoHAsync_v2_ptsz(wk.pin, wk.b[0], sizeof(int), NULL));
         CK(fz_chance(&r, 50) ? cuStreamSynchronize_ptsz(NULL) : cuStreamSynchronize(CU_STREAM_PER_THREAD));
         wk.acc = (wk.acc ^ (uint64_t)(unsigned)*wk.pin) * 1099511628211ull;

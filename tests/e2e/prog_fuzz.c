@@ -243,11 +243,13 @@ static void disturb(bool *synced)
         do
             random_op(&rng, &o);
         while (o.kind == C_HTOD_PAGE || o.kind == C_DTOH);
+        fx_capturing(true);
         CK(cuStreamBeginCapture_v2(s2, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL));
         capturing = true;
         issue(&o, LANE_S2);
         capturing = false;
         CK(cuStreamEndCapture(s2, &g));
+        fx_capturing(false);
         CK(cuGraphInstantiateWithFlags(&e, g, 0));
         /* On a GPU s2 runs beside s1: order the graph after s1's work. */
         CK(cuEventRecord(ev, m));
