@@ -16,6 +16,17 @@
  * send a chunk of the graph are the batch mean's business.
  *
  *   callcost [--iters=N] [--reps=R]     prints medians in ns per call
+ *   callcost --xla=KB [--iters=STEPS]   XLA's calls, caches cold (400 steps)
+ *
+ * --xla: the calls XLA makes for each op it dispatches eagerly (a kernel,
+ * two records of events without timing from a pool, a callback stream's
+ * wait and a host function there), 24 ops a step and a readback, with KB
+ * kilobytes of other memory touched before every call, as JAX's own work
+ * between its driver calls leaves the shim's data out of the CPU's caches
+ * (the shim's cost per call there is several times its cost in a loop).
+ * Prints the median time of each of the five calls. Run it on the
+ * simulated driver with and without the shim (GRAPHSHIM_PAYOFF=0: there a
+ * graph never pays, and the shim would stop holding).
  */
 #define __CUDA_API_VERSION_INTERNAL 1
 #include "config.h"
@@ -64,21 +75,93 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static void CUDA_CB xla_cb(void *p) { (void)p; }
+
+/* --xla=KB: see the top of the file. */
+static int xla(void *h, CUfunction k, CUstream s, CUdeviceptr buf, size_t kb, int steps)
+{
+    enum { OPS = 24, POOL = 256, KINDS = 5 };
+    static const char *const names[KINDS] = {"kernel", "record", "record2", "wait", "hostfn"};
+    __typeof__(&cuLaunchKernel) launch = LOAD(h, cuLaunchKernel);
+    __typeof__(&cuEventRecord) record = LOAD(h, cuEventRecord);
+    __typeof__(&cuStreamWaitEvent) wait = LOAD(h, cuStreamWaitEvent);
+    __typeof__(&cuLaunchHostFunc) hostfn = LOAD(h, cuLaunchHostFunc);
+    __typeof__(&cuMemcpyDtoHAsync_v2) dtoh = LOAD(h, cuMemcpyDtoHAsync_v2);
+    __typeof__(&cuStreamSynchronize) sync = LOAD(h, cuStreamSynchronize);
+    CUstream cb, d2h;
+    CK(LOAD(h, cuStreamCreate)(&cb, CU_STREAM_NON_BLOCKING));
+    CK(LOAD(h, cuStreamCreate)(&d2h, CU_STREAM_NON_BLOCKING));
+    CUevent ev[POOL];
+    for (int i = 0; i < POOL; i++)
+        CK(LOAD(h, cuEventCreate)(&ev[i], CU_EVENT_DISABLE_TIMING));
+    unsigned char *junk = calloc(kb * 1024 + 64, 1);
+    unsigned *pin = NULL;
+    CK(LOAD(h, cuMemAllocHost_v2)((void **)&pin, 64));
+    size_t timed = (size_t)(steps - steps / 4) * OPS;
+    double *t = malloc(KINDS * timed * sizeof *t);
+    if (junk == NULL || t == NULL) {
+        fprintf(stderr, "callcost: out of memory\n");
+        return 1;
+    }
+    volatile unsigned sink = 0;
+    size_t n = 0;
+    unsigned e = 0;
+#define COLD(kind, call)                                                     \
+    do {                                                                     \
+        for (size_t j = 0; j < kb * 1024; j += 64)                            \
+            sink += junk[j]++;                                               \
+        double a = now_ns();                                                 \
+        CK(call);                                                            \
+        if (st >= steps / 4)                                                 \
+            t[(kind) * timed + n] = now_ns() - a;                            \
+    } while (0)
+    for (int st = 0; st < steps; st++) {
+        for (int o = 0; o < OPS; o++) {
+            CUevent e1 = ev[e++ % POOL], e2 = ev[e++ % POOL];
+            COLD(0, launch(k, 1, 1, 1, 1, 1, 1, 0, s, NULL, NULL));
+            COLD(1, record(e1, s));
+            COLD(2, record(e2, s));
+            COLD(3, wait(cb, e1, 0));
+            COLD(4, hostfn(cb, xla_cb, NULL));
+            if (st >= steps / 4)
+                n++;
+        }
+        CUevent r = ev[e++ % POOL];
+        CK(record(r, s));
+        CK(wait(d2h, r, 0));
+        CK(dtoh(pin, buf, sizeof *pin, d2h));
+        CK(sync(d2h));
+    }
+#undef COLD
+    printf("callcost xla thrash=%zuKB", kb);
+    for (int q = 0; q < KINDS; q++) {
+        qsort(t + q * timed, timed, sizeof *t, cmp_double);
+        printf(" %s_ns=%.0f", names[q], t[q * timed + timed / 2]);
+    }
+    printf(" (median of %zu each)\n", timed);
+    free(t);
+    free(junk);
+    return (int)(sink & 0);
+}
+
 int main(int argc, char **argv)
 {
-    int iters = 20000, reps = 7;
+    int iters = 20000, reps = 7, steps = 400;
+    long xla_kb = -1;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--iters=", 8) == 0)
-            iters = atoi(argv[i] + 8);
+            iters = steps = atoi(argv[i] + 8);
         else if (strncmp(argv[i], "--reps=", 7) == 0)
             reps = atoi(argv[i] + 7);
+        else if (strncmp(argv[i], "--xla=", 6) == 0)
+            xla_kb = atol(argv[i] + 6);
         else {
-            fprintf(stderr, "usage: callcost [--iters=N] [--reps=R]\n");
+            fprintf(stderr, "usage: callcost [--iters=N] [--reps=R] [--xla=KB]\n");
             return 2;
         }
     }
-    if (iters < 256 || reps < 1 || reps > 99) {
-        fprintf(stderr, "callcost: need --iters >= 256 and 1 <= --reps <= 99\n");
+    if (iters < 256 || reps < 1 || reps > 99 || (xla_kb != -1 && (xla_kb < 0 || xla_kb > 65536))) {
+        fprintf(stderr, "callcost: need --iters >= 256, 1 <= --reps <= 99 and 0 <= --xla <= 65536\n");
         return 2;
     }
     void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -102,6 +185,8 @@ int main(int argc, char **argv)
     CK(LOAD(h, cuModuleGetFunction)(&noop, mod, "sim_noop"));
     CK(LOAD(h, cuStreamCreate)(&s, CU_STREAM_NON_BLOCKING));
     CK(LOAD(h, cuMemAlloc_v2)(&buf, 4096));
+    if (xla_kb >= 0)
+        return xla(h, noop, s, buf, (size_t)xla_kb, steps);
 
     /* The cost of reading the clock twice, subtracted from single timings. */
     double clk = 1e9;
