@@ -341,6 +341,7 @@ typedef struct gs_template {
     bool launched_with_staging;
     uint64_t last_used;
     unsigned long long replays;
+    unsigned cuts;          /* matches of it cut short since its last whole one (hold.c) */
     uint64_t graph_ns;      /* measured time of its launches and patches */
     /* What each of the last GS_PAYOFF_WINDOW replays cost (graph_ns since
      * the replay before, in ns, saturated): the payoff rule takes their
@@ -459,6 +460,7 @@ typedef struct gs_stream {
      * before the op. */
     unsigned swap_at;
     uint64_t swap_hash;
+    unsigned last;              /* where the op committed last is now */
     uint64_t gen;               /* which step: advances at every reset */
     bool tainted;               /* a recorded op failed: never a template */
     unsigned issued;            /* recs[0..issued) are on the GPU's way */
@@ -496,8 +498,9 @@ extern GS_HIDDEN gs_stream_t *gs_last_stream;
 
 /* ----------------------------------------------------------- watchdog.c */
 
-/* Whether the host function just committed as the last op of g's step is
- * one the program was seen waiting for: it ends the step. */
+/* Whether the host function just committed (at g->last, which is the last
+ * op of g's step unless hold.c swapped it with the one before) is one the
+ * program was seen waiting for: it ends the step. */
 bool gs_watchdog_awaited(const gs_stream_t *g);
 /* Remembers the host function at recs[i] as one the program waits for (up
  * to GS_MAX_WAITS contexts a stream, the oldest forgotten first). */

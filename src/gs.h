@@ -236,6 +236,9 @@ void gs_log_raw(const char *text, size_t len);
 
 /* --------------------------------------------------------------- stats.c */
 
+/* Matches of a template cut short in a row before it retires (hold.c). */
+#define GS_CUT_MAX 16
+
 /* Counters of the engine and the interposition layer, declared once. */
 #define GS_COUNTERS(X)                                                       \
     X(ops, "stream-ordered ops seen")                                        \
@@ -249,6 +252,7 @@ void gs_log_raw(const char *text, size_t len);
     X(graphs_evicted, "graphs evicted (least recently used)")                \
     X(thrash_skipped, "steps not built again: evicted unused before")        \
     X(retired, "templates retired: a replay cost more than its ops eagerly")  \
+    X(retired_cut, "  or their matches were cut short 16 times in a row (GS_CUT_MAX)") \
     X(replays, "steps replayed whole through graphs")                        \
     X(graph_launches, "graph launches (a step may be several chunks)")       \
     X(launches_unlocked, "  of which made after the engine lock (GRAPHSHIM_UNLOCKED_LAUNCH)") \

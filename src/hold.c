@@ -60,10 +60,31 @@ static gs_counter_t div_counter(gs_breaker_t why)
     }
 }
 
-/* A held match is cut: counted once, as a divergence and as a breaker. */
+static void retire(gs_template_t *t);
+
+/* A held match is cut: counted once, as a divergence and as a breaker.
+ *
+ * A template whose matches are cut short GS_CUT_MAX times in a row (and
+ * never whole in between) retires: each such match held ops only to issue
+ * them late. That happens when the steps changed after it formed: JAX's
+ * whole step became a template, then the watchdog learnt a host function
+ * in the middle that the program waits for, which now ends every step
+ * there (H200: 61,700 ops held and issued eagerly in 800 steps, and the
+ * loop 0.69 of itself paused). The stream learns the shorter steps. Part
+ * of the never-slower rule: GRAPHSHIM_PAYOFF=0 keeps such templates too. */
 static void cut(gs_stream_t *st, gs_breaker_t why, unsigned detail)
 {
     gs_count(div_counter(why), 1);
+    for (unsigned c = 0; c < st->ncand; c++) {
+        gs_template_t *t = st->cand[c];
+        if (gs_opt.payoff && !t->failed && ++t->cuts == GS_CUT_MAX) {
+            GS_INFO("a template of %u ops on stream %#llx was cut short %u times in a row "
+                    "(last by %s): it runs eagerly from now on", t->len,
+                    (unsigned long long)t->stream_key, GS_CUT_MAX, gs_breaker_name(why));
+            gs_count(GS_CTR_retired_cut, 1);
+            retire(t);
+        }
+    }
     /* Reasons that are calls name the call that cut the step; a failed
      * graph call was counted, with its name, where it failed. */
     bool call = why != GS_BRK_mismatch && why != GS_BRK_staging && why != GS_BRK_full &&
@@ -285,6 +306,13 @@ static void check_payoff(gs_template_t *t)
     GS_INFO("a template of %u ops on stream %#llx does not pay: a replay costs %.1f us, its "
             "ops eagerly %.1f us; it runs eagerly from now on", t->len,
             (unsigned long long)t->stream_key, shim / 1e3, eager / 1e3);
+    retire(t);
+}
+
+/* t goes back to eager for good: its graph is freed and the step is not
+ * built again. */
+static void retire(gs_template_t *t)
+{
     gs_count(GS_CTR_retired, 1);
     t->failed = true;
     gs_graph_destroy(t);
@@ -294,7 +322,7 @@ static void check_payoff(gs_template_t *t)
      * loss: after GS_RETIRE_MAX it forms no more templates. */
     gs_stream_t *st = gs_stream_find(t->stream_key);
     if (st != NULL && ++st->retired == GS_RETIRE_MAX)
-        GS_INFO("stream %#llx: %u templates did not pay; its steps run eagerly from now on",
+        GS_INFO("stream %#llx: %u templates were retired; its steps run eagerly from now on",
                 (unsigned long long)st->key, st->retired);
 }
 
@@ -306,8 +334,10 @@ static void launch(gs_stream_t *st, gs_template_t *t)
     bool ok = true;
     for (unsigned c = st->chunks_done; ok && c < t->nchunks; c++)
         ok = launch_chunk(st, t, c, end);
-    if (ok)
+    if (ok) {
         gs_template_touch(t);
+        t->cuts = 0;
+    }
     GS_TRACE("the step of stream %#llx matched a template of %u ops whole: %s",
              (unsigned long long)st->key, t->len,
              ok ? "its graph went out" : "a graph launch failed, it went out eagerly");
@@ -460,6 +490,7 @@ static bool swap_in(gs_stream_t *st, unsigned idx)
     moved(st, a, idx, p);
     moved(st, b, p, idx);
     st->hash = gs_mix(gs_mix(st->swap_hash, a->sig), b->sig);
+    st->last = p; /* the caller's op: a host function's wait is judged there */
     gs_count(GS_CTR_ops_reordered, 2);
     GS_TRACE("ops %u and %u of the step of stream %#llx change places, as the template has "
              "them", p, idx, (unsigned long long)st->key);

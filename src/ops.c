@@ -124,6 +124,7 @@ bool gs_op_commit(gs_stream_t *g, gs_rec_t *r)
     g->hash_prev = g->hash;
     g->hash = gs_mix(g->hash, r->sig);
     unsigned idx = g->n++;
+    g->last = idx;
     GS_TRACE("op %u of the step of stream %#llx: %s on stream %p (slot %u), sig %016llx",
              idx, (unsigned long long)g->key, gs_fn_names[r->id], (void *)r->stream,
              r->slot, (unsigned long long)r->sig);

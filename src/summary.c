@@ -313,9 +313,13 @@ static void out_findings(gs_out_t *o, bool verbose)
     gs_out_printf(o, "  graphs in use: %llu (built %llu, evicted %llu; templates formed %llu)\n",
                   gs_graphs_in_use(), gs_counter(GS_CTR_graphs_built),
                   gs_counter(GS_CTR_graphs_evicted), gs_counter(GS_CTR_templates));
-    if (gs_counter(GS_CTR_retired) > 0)
+    unsigned long long cut = gs_counter(GS_CTR_retired_cut);
+    if (gs_counter(GS_CTR_retired) > cut)
         gs_out_printf(o, "  templates retired: %llu did not pay (a replay cost more than its ops "
-                      "eagerly; GRAPHSHIM_PAYOFF=0 keeps them)\n", gs_counter(GS_CTR_retired));
+                      "eagerly; GRAPHSHIM_PAYOFF=0 keeps them)\n", gs_counter(GS_CTR_retired) - cut);
+    if (cut > 0)
+        gs_out_printf(o, "  templates retired: %llu cut short %u times in a row (the steps changed: "
+                      "they now end earlier; GRAPHSHIM_PAYOFF=0 keeps them)\n", cut, GS_CUT_MAX);
     out_saving(o);
 
     if (gs_opt.mode == GS_MODE_PASSTHROUGH) {

@@ -48,9 +48,9 @@ static uint64_t context(const gs_stream_t *g, unsigned i)
 
 bool gs_watchdog_awaited(const gs_stream_t *g)
 {
-    if (g->nwaits == 0 || g->n == 0)
+    if (g->nwaits == 0 || g->last >= g->n || g->recs[g->last].kind != GS_OP_HOST)
         return false;
-    uint64_t h = context(g, g->n - 1);
+    uint64_t h = context(g, g->last);
     for (unsigned k = 0; k < g->nwaits; k++)
         if (g->waits[k] == h)
             return true;

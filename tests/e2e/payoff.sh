@@ -9,6 +9,8 @@
 #   about as fast as without the shim, far faster than with the rule off;
 # - where launching costs more, the template stays and replays every step,
 #   also when one of its launches takes 20 ms (a preempted thread);
+# - a template whose matches are cut short 16 times in a row (the steps
+#   now end earlier) retires;
 # - an op as XLA runs it eagerly (a kernel and three cheap event calls, on
 #   two streams) is retired: the rule values event calls at their own cost.
 # Results are identical throughout.
@@ -86,9 +88,30 @@ run_shim $dear_patch GRAPHSHIM_LOG=info GRAPHSHIM_STATS_FILE="$TMP/st" "$P" tiny
 cmp -s "$TMP/plain" "$TMP/shim" || fail "tinyvar: result differs under the shim"
 expect_eq "tinyvar: templates retired" "$(stats_get "$TMP/st" totals.retired)" 4
 expect_eq "tinyvar: templates formed" "$(stats_get "$TMP/st" totals.templates)" 4
-grep -q "4 templates did not pay; its steps run eagerly from now on" "$TMP/shim.err" ||
+grep -q "4 templates were retired; its steps run eagerly from now on" "$TMP/shim.err" ||
     fail "tinyvar: the end of templates on the stream is not logged"
 pass "six variants that do not pay: four retired, then none formed ($(stats_get "$TMP/st" totals.replays) replays)"
+
+# Steps that changed after their template formed: from step 60 on a
+# synchronisation in the middle ends every step there, as a host function
+# the watchdog learns that JAX waits for (GRAPHSHIM_MIN_OPS=4: the three ops
+# before it never become a template of their own). Each match of the whole
+# step's template holds three ops only to issue them late; after 16 in a
+# row it retires (the rule off: cut 240 times).
+cheap="GRAPHSHIM_MIN_OPS=4 SIMCUDA_LAUNCH_NS=4000 SIMCUDA_SETPARAMS_NS=100"
+run_sim $cheap "$P" cutshort --steps=300 >"$TMP/plain" 2>"$TMP/plain.err" || fail "cutshort without the shim"
+for pay in 1 0; do
+    run_shim $cheap GRAPHSHIM_PAYOFF=$pay GRAPHSHIM_STATS_FILE="$TMP/st$pay" "$P" cutshort --steps=300 \
+        >"$TMP/shim" 2>"$TMP/shim.err" || fail "cutshort under the shim (GRAPHSHIM_PAYOFF=$pay)"
+    cmp -s "$TMP/plain" "$TMP/shim" || fail "cutshort: result differs under the shim (GRAPHSHIM_PAYOFF=$pay)"
+done
+expect_eq "cutshort: templates retired as cut short" "$(stats_get "$TMP/st1" totals.retired_cut)" 1
+expect_eq "cutshort: with the rule off" "$(stats_get "$TMP/st0" totals.retired_cut)" 0
+[ "$(stats_get "$TMP/st1" totals.div_barrier)" -le 20 ] ||
+    fail "cutshort: $(stats_get "$TMP/st1" totals.div_barrier) steps cut, expected the template retired after 16"
+[ "$(stats_get "$TMP/st0" totals.div_barrier)" -ge 200 ] ||
+    fail "cutshort: the rule off cut only $(stats_get "$TMP/st0" totals.div_barrier) steps: the test no longer cuts a template"
+pass "a template cut short 16 times in a row retires: $(stats_get "$TMP/st1" totals.div_barrier) steps cut, against $(stats_get "$TMP/st0" totals.div_barrier) with the rule off"
 
 # One op as XLA runs it: a kernel, an event record, a callback stream's wait
 # and a host function. With GRAPHSHIM_HOST_WAIT=0 every host function ends

@@ -104,6 +104,8 @@
  *           after the launching thread's wait instead of before it
  * swapsame  two kernels of one stream the other way round every fourth
  *           step, where the template has them one place apart
+ * cutshort  from step 60 on a synchronisation in the middle of the step,
+ *           which cuts the template of the whole step short every step
  * jaxlike   as XLA runs an eager program: every kernel followed by an event
  *           record (from a pool), older events polled from the host (every
  *           50th step: a poll of an event in the step ends it), a host
@@ -338,6 +340,21 @@ static void step_swapsame(lane_t *l, int step)
     tail(l, l->s);
 }
 
+/* cutshort: from step 60 on, a synchronisation in the middle of the step
+ * (as the watchdog learns a host function that JAX waits for): the
+ * template of the whole step is cut there every step. */
+static void step_cutshort(lane_t *l, int step)
+{
+    axpy(l, l->s, 1, 0, 0.5f, false);
+    axpy(l, l->s, 2, 1, 0.25f, false);
+    add3(l, l->s, 3, 2, 1, false);
+    if (step >= 60)
+        CK(cuStreamSynchronize(l->s));
+    axpy(l, l->s, 4, 3, 0.125f, false);
+    add3(l, l->s, 5, 4, 0, false);
+    tail(l, l->s);
+}
+
 static int steps = 40;
 static pthread_barrier_t meet;
 
@@ -453,6 +470,7 @@ static const scenario_t scenarios[] = {
     {"hostjoin", step_hostjoin, true}, {"xupload", step_xupload, false},
     {"xorder", step_xorder, false},    {"hostrec", step_hostrec, true},
     {"xrace", step_xrace, false},      {"swapsame", step_swapsame, true},
+    {"cutshort", step_cutshort, true},
 };
 
 int main(int argc, char **argv)

@@ -1,6 +1,7 @@
 /* test_watchdog.c: how the watchdog (src/watchdog.c) knows a host function
  * the program waited for again: by its context, its signature and those of
- * the four ops before it in the step, wherever the step began; at most
+ * the four ops before it in the step, wherever the step began, and where
+ * it is after hold.c swapped it with the op before; at most
  * GS_MAX_WAITS contexts a stream, the oldest forgotten first; and how a
  * run without barriers picks the host function that ends its steps (the
  * bootstrap: the period that repeats best, a host function whose context
@@ -24,6 +25,7 @@ static void step(unsigned n, uint64_t base)
         recs[i].sig = base + i;
     }
     st.n = n;
+    st.last = n - 1; /* the op committed last: the host function */
 }
 
 static int setup(void **state)
@@ -51,10 +53,31 @@ static void test_learned_context_ends_step(void **state)
     for (unsigned i = 0; i < 5; i++)
         recs[i] = recs[i + 5];
     st.n = 5;
+    st.last = 4;
     assert_true(gs_watchdog_awaited(&st));
     /* A shorter run before it is another context. */
     st.n = 3;
+    st.last = 2;
     recs[2] = recs[4];
+    assert_false(gs_watchdog_awaited(&st));
+}
+
+/* hold.c swapped the host function just committed with the op before it
+ * (two threads' ops the other way round): it is judged where it went, in
+ * its context there, not by the op that is now last. */
+static void test_judged_where_it_went(void **state)
+{
+    (void)state;
+    step(10, 100);
+    gs_rec_t h = recs[9];
+    recs[9] = recs[8];
+    recs[8] = h;
+    gs_watchdog_learn(&st, 8);
+    st.last = 8;
+    assert_true(gs_watchdog_awaited(&st));
+    st.last = 9; /* a kernel */
+    assert_false(gs_watchdog_awaited(&st));
+    st.last = 10; /* past the step */
     assert_false(gs_watchdog_awaited(&st));
 }
 
@@ -107,6 +130,7 @@ static void jax_run(unsigned steps)
         }
     }
     st.n = n;
+    st.last = n - 1;
 }
 
 static void test_bootstrap_picks_the_step(void **state)
@@ -123,6 +147,7 @@ static void test_bootstrap_picks_the_step(void **state)
     unsigned ends = 0;
     for (unsigned i = 0; i < 165; i++) {
         st.n = 165 * 4 + i + 1;
+        st.last = st.n - 1;
         if (recs[st.n - 1].kind == GS_OP_HOST && gs_watchdog_awaited(&st))
             ends++;
     }
@@ -144,6 +169,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_learned_context_ends_step, setup),
+        cmocka_unit_test_setup(test_judged_where_it_went, setup),
         cmocka_unit_test_setup(test_at_most_eight_contexts, setup),
         cmocka_unit_test_setup(test_bootstrap_picks_the_step, setup),
     };
