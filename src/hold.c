@@ -8,7 +8,10 @@
  * node matches (and no longer template still matches) the rest is launched.
  * An op that matches no template, or a barrier in the middle, issues the
  * held ops eagerly, in their original order, on the streams and through the
- * entry points they came by, and counts a divergence by reason.
+ * entry points they came by, and counts a divergence by reason. Two ops of
+ * different streams that came the other way round from the template (two
+ * threads' calls) match swapped; a template whose matches are cut short
+ * again and again retires.
  *
  * A step may span streams (slots). Its graph is launched on the stream where
  * it began, so the shim orders the other streams with events of its own:
