@@ -728,8 +728,12 @@ void gs_eng_flush_if_off(void);
 CUcontext gs_op_current_ctx(void);
 /* Commits the record at the end of g's step: true if it is held. */
 bool gs_op_commit(gs_stream_t *g, gs_rec_t *r);
-/* The signature r would have at index pos of its step (a wait on the
- * step's own event is known by how far back the record is). */
+/* A wait's signature before its slot is mixed in, at index pos of its
+ * step: a wait on the step's own event (ref: the record's index) is known
+ * by how far back the record is, one on an earlier event (ref -1) by being
+ * external. */
+uint64_t gs_op_wait_sig(int ref, unsigned pos);
+/* The signature r would have at index pos of its step. */
 uint64_t gs_op_sig_at(const gs_rec_t *r, unsigned pos);
 /* The record just committed was forwarded, with this result. */
 void gs_op_forwarded(gs_stream_t *g, CUresult res);

@@ -247,7 +247,7 @@ CUresult gs_eng_stream_wait(gs_fn_id_t id, CUstream s, CUevent e, unsigned flags
         r->u.e.ref = ref;
         /* A wait on the step's own event is known by how far back the
          * record is; on an earlier event, by being external. */
-        r->sig = gs_mix(GS_OP_EVWAIT, ref >= 0 ? (uint64_t)(g->n - (unsigned)ref) : 0);
+        r->sig = gs_op_wait_sig(ref, g->n);
         if (gs_op_commit(g, r)) {
             hold_t1(h0);
             gs_eng_leave();

@@ -405,6 +405,19 @@ void gs_hold_settle_all(gs_stream_t *except, bool blocking_only, gs_breaker_t wh
 
 static bool can_hold(void) { return gs_opt.mode == GS_MODE_REPLAY; }
 
+/* The op at idx matches no template: what is held before it goes out
+ * eagerly (counted even when chunks already took every held op), and the
+ * caller forwards it. */
+static bool mismatch(gs_stream_t *st, unsigned idx)
+{
+    cut(st, GS_BRK_mismatch, 0);
+    gs_hold_issue(st, idx);
+    stop_holding(st);
+    if (st->period > 0)
+        st->period = 0; /* the loop changed: learn it again */
+    return false;
+}
+
 /* Two threads' ops, the other way round.
  *
  * XLA uploads each Python scalar from a thread of its own: a copy and two
@@ -477,14 +490,8 @@ static bool swap_in(gs_stream_t *st, unsigned idx)
     gs_rec_t *a = &st->recs[p], *b = &st->recs[idx];
     const gs_template_t *t = st->cand[0];
     if (p + 1 != idx || !gs_hold_commute(st, a, b) ||
-        t->nodes[p - st->match_start].sig != gs_op_sig_at(b, p)) {
-        cut(st, GS_BRK_mismatch, 0);
-        gs_hold_issue(st, idx);
-        stop_holding(st);
-        if (st->period > 0)
-            st->period = 0;
-        return false;
-    }
+        t->nodes[p - st->match_start].sig != gs_op_sig_at(b, p))
+        return mismatch(st, idx);
     gs_rec_t x = *a;
     *a = *b;
     *b = x;
@@ -544,13 +551,7 @@ bool gs_hold_advance(gs_stream_t *st, unsigned idx)
                 st->match_start = idx;
                 return gs_hold_advance(st, idx);
             }
-            /* Counted even when chunks already took every held op. */
-            cut(st, GS_BRK_mismatch, 0);
-            gs_hold_issue(st, idx);
-            stop_holding(st);
-            if (st->period > 0)
-                st->period = 0; /* the loop changed: learn it again */
-            return false;
+            return mismatch(st, idx);
         }
         st->ncand = k;
     }

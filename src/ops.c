@@ -131,11 +131,15 @@ bool gs_op_commit(gs_stream_t *g, gs_rec_t *r)
     return gs_hold_advance(g, idx);
 }
 
+uint64_t gs_op_wait_sig(int ref, unsigned pos)
+{
+    return gs_mix(GS_OP_EVWAIT, ref >= 0 ? (uint64_t)(pos - (unsigned)ref) : 0);
+}
+
 uint64_t gs_op_sig_at(const gs_rec_t *r, unsigned pos)
 {
-    /* As gs_eng_stream_wait computes it, then gs_op_commit. */
     if (r->kind == GS_OP_EVWAIT && r->u.e.ref >= 0)
-        return slot_sig(gs_mix(GS_OP_EVWAIT, (uint64_t)(pos - (unsigned)r->u.e.ref)), r);
+        return slot_sig(gs_op_wait_sig(r->u.e.ref, pos), r);
     return r->sig;
 }
 

@@ -286,9 +286,6 @@ static struct {
     uint64_t acc;
 } wk;
 
-/* The second thread: steps of its own on its per-thread stream and
- * buffers, now and then a memset on the legacy stream (ordered with its
- * per-thread stream, which is blocking) or a context-wide sync. */
 /* Held by the main thread while it captures (fx_capturing). */
 static pthread_mutex_t capture_mu = PTHREAD_MUTEX_INITIALIZER;
 void fx_capturing(bool on)
@@ -299,6 +296,9 @@ void fx_capturing(bool on)
         pthread_mutex_unlock(&capture_mu);
 }
 
+/* The second thread: steps of its own on its per-thread stream and
+ * buffers, now and then a memset on the legacy stream (ordered with its
+ * per-thread stream, which is blocking) or a context-wide sync. */
 static void *worker(void *arg)
 {
     (void)arg;
