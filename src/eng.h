@@ -698,6 +698,12 @@ extern GS_HIDDEN unsigned gs_eng_call;
 extern GS_HIDDEN bool gs_eng_disabled;
 extern GS_HIDDEN atomic_int gs_captures;
 extern GS_HIDDEN atomic_bool gs_paused;
+extern GS_HIDDEN atomic_bool gs_aside;
+/* The payoff rule's last word, after a template was retired (under the
+ * lock): a program whose templates keep being retired (GS_ASIDE_RETIRED)
+ * while its replays have saved nothing by the summary's estimate makes the
+ * engine step aside for the rest of the process, as a pause does. */
+void gs_eng_judge_aside(void);
 /* A graph call failed: counts it, and past the limit turns the engine into
  * a pass-through for the rest of the process. */
 void gs_eng_failure(gs_counter_t reason, const char *what, CUresult r);
@@ -706,7 +712,8 @@ static inline bool gs_engine_on(void)
 {
     return gs_opt.mode != GS_MODE_PASSTHROUGH && !gs_eng_disabled &&
            atomic_load_explicit(&gs_captures, memory_order_relaxed) == 0 && !gs_inert &&
-           !atomic_load_explicit(&gs_paused, memory_order_relaxed);
+           !atomic_load_explicit(&gs_paused, memory_order_relaxed) &&
+           !atomic_load_explicit(&gs_aside, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------ ops.c */

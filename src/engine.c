@@ -1,7 +1,8 @@
 /* engine.c: what the engine's parts share: the lock, the switch that turns
  * the engine into a pass-through after repeated graph failures, the
  * program's captures in progress, the program's pause (graphshim_pause),
- * and the test-only fault switches.
+ * the engine stepping aside where graphs do not pay, and the test-only
+ * fault switches.
  *
  * The engine (DESIGN.md section 3) lives in: record.c (what an op is),
  * attrs.c (launch attributes), detect.c (steps and templates), dag.c (a
@@ -12,6 +13,7 @@
  */
 #include "config.h"
 #include "eng.h"
+#include "diag.h"
 #include "graphshim.h"
 
 #include <stdio.h>
@@ -26,6 +28,7 @@ bool gs_eng_disabled;
 unsigned gs_frees; /* under gs_eng_lock */
 atomic_int gs_captures; /* program captures in progress */
 atomic_bool gs_paused;  /* graphshim_pause */
+atomic_bool gs_aside;   /* gs_eng_judge_aside */
 static unsigned failures;
 
 /* The public pause: the engine is off while it is set, exactly as during a
@@ -40,6 +43,35 @@ GS_EXPORT int graphshim_pause(int paused)
     if (paused)
         gs_eng_flush_if_off();
     return was;
+}
+
+/* Where no graph pays (JAX's eager loop: a step of event calls that cost
+ * about what their record nodes do, and steps that keep changing) each
+ * template is retired after its 32 replays at a loss, and new ones keep
+ * forming on new streams and variants; meanwhile every op is recorded and
+ * held, some 3-10% of such a loop. Once GS_ASIDE_RETIRED templates were
+ * retired (as many as make one stream give up forming them) and the replays so far have saved nothing by the summary's own
+ * estimate, the engine steps aside as a pause does, for good: what is held
+ * goes out at the next call, and every call goes to the driver. A program
+ * whose graphs pay retires few templates, or has saved more than they
+ * cost, and is not touched. Not on the hot path: it runs at a retirement. */
+void gs_eng_judge_aside(void)
+{
+    if (!gs_opt.payoff || gs_counter(GS_CTR_retired) < GS_ASIDE_RETIRED ||
+        atomic_load_explicit(&gs_aside, memory_order_relaxed))
+        return;
+    gs_saving_t sv;
+    if (!gs_diag_saving(gs_counter(GS_CTR_ops_replayed), gs_counter(GS_CTR_ops_replayed_events),
+                        &sv) ||
+        sv.saved_ns > 0)
+        return;
+    atomic_store_explicit(&gs_aside, true, memory_order_relaxed);
+    gs_count(GS_CTR_stepped_aside, 1);
+    GS_INFO("graphs do not pay in this program: %llu templates were retired, and the %llu ops "
+            "replayed saved %.1f ms less than their launches and holding cost; graphshim steps "
+            "aside after %llu ops, every call goes to the driver from now on "
+            "(GRAPHSHIM_PAYOFF=0 keeps it graphing)", gs_counter(GS_CTR_retired),
+            sv.ops_replayed, -sv.saved_ns / 1e6, gs_counter(GS_CTR_ops));
 }
 
 /* ------------------------------------------------------------ set-up */

@@ -238,6 +238,8 @@ void gs_log_raw(const char *text, size_t len);
 
 /* Matches of a template cut short in a row before it retires (hold.c). */
 #define GS_CUT_MAX 16
+/* Templates retired in the process before the engine may step aside (engine.c). */
+#define GS_ASIDE_RETIRED 4
 
 /* Counters of the engine and the interposition layer, declared once. */
 #define GS_COUNTERS(X)                                                       \
@@ -253,6 +255,7 @@ void gs_log_raw(const char *text, size_t len);
     X(thrash_skipped, "steps not built again: evicted unused before")        \
     X(retired, "templates retired: a replay cost more than its ops eagerly")  \
     X(retired_cut, "  or their matches were cut short 16 times in a row (GS_CUT_MAX)") \
+    X(stepped_aside, "the engine stepped aside: templates kept being retired and replays saved nothing") \
     X(replays, "steps replayed whole through graphs")                        \
     X(graph_launches, "graph launches (a step may be several chunks)")       \
     X(launches_unlocked, "  of which made after the engine lock (GRAPHSHIM_UNLOCKED_LAUNCH)") \

@@ -327,6 +327,7 @@ static void retire(gs_template_t *t)
     if (st != NULL && ++st->retired == GS_RETIRE_MAX)
         GS_INFO("stream %#llx: %u templates were retired; its steps run eagerly from now on",
                 (unsigned long long)st->key, st->retired);
+    gs_eng_judge_aside();
 }
 
 /* Launches what remains of t, which the held records match whole; on

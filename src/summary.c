@@ -320,6 +320,10 @@ static void out_findings(gs_out_t *o, bool verbose)
     if (cut > 0)
         gs_out_printf(o, "  templates retired: %llu cut short %u times in a row (the steps changed: "
                       "they now end earlier; GRAPHSHIM_PAYOFF=0 keeps them)\n", cut, GS_CUT_MAX);
+    if (gs_counter(GS_CTR_stepped_aside) > 0)
+        gs_out_printf(o, "  the engine stepped aside after %u templates were retired: the replays "
+                      "until then had saved nothing, so every later call went straight to the "
+                      "driver (GRAPHSHIM_PAYOFF=0 keeps it graphing)\n", GS_ASIDE_RETIRED);
     out_saving(o);
 
     if (gs_opt.mode == GS_MODE_PASSTHROUGH) {
@@ -340,7 +344,7 @@ static void out_findings(gs_out_t *o, bool verbose)
     unsigned long long passed = gs_counter(GS_CTR_ops_passed);
     if (passed > 0)
         gs_out_printf(o, "  %llu ops passed through untouched (the program's own captures, "
-                      "or the engine turned off)\n", passed);
+                      "or the engine turned off or stepped aside)\n", passed);
     unsigned long long fb = gs_counter(GS_CTR_fb_build) + gs_counter(GS_CTR_fb_patch) +
                             gs_counter(GS_CTR_fb_launch);
     if (fb > 0)

@@ -81,16 +81,30 @@ pass "one graph launch preempted for 20 ms: kept, $(stats_get "$TMP/st" totals.r
 
 # Steps that keep coming in new variants, none of which pays: after four
 # retirements the stream forms no more templates, so the fifth and sixth
-# variants are never replayed at a loss.
+# variants are never replayed at a loss; and as nothing was saved, the
+# engine steps aside for the rest of the run (its ops pass through, none is
+# held). With the rule off it never does.
 run_sim $dear_patch "$P" tinyvar --steps=1200 >"$TMP/plain" 2>"$TMP/plain.err" || fail "tinyvar without the shim"
-run_shim $dear_patch GRAPHSHIM_LOG=info GRAPHSHIM_STATS_FILE="$TMP/st" "$P" tinyvar --steps=1200 \
-    >"$TMP/shim" 2>"$TMP/shim.err" || fail "tinyvar under the shim"
-cmp -s "$TMP/plain" "$TMP/shim" || fail "tinyvar: result differs under the shim"
-expect_eq "tinyvar: templates retired" "$(stats_get "$TMP/st" totals.retired)" 4
-expect_eq "tinyvar: templates formed" "$(stats_get "$TMP/st" totals.templates)" 4
-grep -q "4 templates were retired; its steps run eagerly from now on" "$TMP/shim.err" ||
+for pay in 1 0; do
+    run_shim $dear_patch GRAPHSHIM_PAYOFF=$pay GRAPHSHIM_LOG=info GRAPHSHIM_STATS=1 GRAPHSHIM_STATS_FILE="$TMP/st$pay" \
+        "$P" tinyvar --steps=1200 >"$TMP/shim" 2>"$TMP/shim$pay.err" || fail "tinyvar under the shim (GRAPHSHIM_PAYOFF=$pay)"
+    cmp -s "$TMP/plain" "$TMP/shim" || fail "tinyvar: result differs under the shim (GRAPHSHIM_PAYOFF=$pay)"
+done
+expect_eq "tinyvar: templates retired" "$(stats_get "$TMP/st1" totals.retired)" 4
+expect_eq "tinyvar: templates formed" "$(stats_get "$TMP/st1" totals.templates)" 4
+grep -q "4 templates were retired; its steps run eagerly from now on" "$TMP/shim1.err" ||
     fail "tinyvar: the end of templates on the stream is not logged"
-pass "six variants that do not pay: four retired, then none formed ($(stats_get "$TMP/st" totals.replays) replays)"
+expect_eq "tinyvar: stepped aside" "$(stats_get "$TMP/st1" totals.stepped_aside)" 1
+expect_eq "tinyvar: stepped aside with the rule off" "$(stats_get "$TMP/st0" totals.stepped_aside)" 0
+grep -q "graphs do not pay in this program: 4 templates were retired.*graphshim steps aside" "$TMP/shim1.err" ||
+    fail "tinyvar: stepping aside is not logged"
+grep -q "the engine stepped aside after 4 templates were retired" "$TMP/shim1.err" ||
+    fail "tinyvar: the summary does not say the engine stepped aside"
+passed=$(stats_get "$TMP/st1" totals.ops_passed)
+# Variants 4 and 5 (steps 800 on: 400 steps of 6 and 7 kernels and a sync) pass through.
+[ "$passed" -ge 2600 ] || fail "tinyvar: only $passed ops passed through after stepping aside"
+expect_eq "tinyvar: ops passed with the rule off" "$(stats_get "$TMP/st0" totals.ops_passed)" 0
+pass "six variants that do not pay: four retired, then none formed, and the engine stepped aside ($(stats_get "$TMP/st1" totals.replays) replays, $passed ops passed through)"
 
 # Steps that changed after their template formed: from step 60 on a
 # synchronisation in the middle ends every step there, as a host function

@@ -16,9 +16,12 @@
  * event of the handle asked for when two handles share a slot, and never
  * an event that was forgotten (a driver hands a destroyed handle out
  * again, and it must be a new event). Two ops of a step may change places
- * only when nothing orders them (src/hold.c). */
+ * only when nothing orders them (src/hold.c). The engine steps aside only
+ * where templates keep being retired and the replays have saved nothing
+ * (engine.c). */
 #include "cm.h"
 #include "eng.h"
+#include "diag.h"
 
 static struct {
     CUfunction f;
@@ -456,6 +459,45 @@ static void test_commute(void **state)
     assert_false(gs_hold_commute(&st, &k, &far)); /* not a slot of the step */
 }
 
+/* The payoff rule's last word: GS_ASIDE_RETIRED retirements and replays
+ * that saved nothing by the summary's estimate; never with the rule off,
+ * never while the replays so far have saved more than they cost. */
+static void test_step_aside(void **state)
+{
+    (void)state;
+    gs_stats_reset();
+    gs_opt.mode = GS_MODE_REPLAY;
+    gs_opt.payoff = 1;
+    atomic_store(&gs_aside, false);
+    for (int i = 0; i < 16; i++) {
+        gs_diag_eager_ns(4000); /* an eager launch: 4 us */
+        gs_diag_hold_ns(300);
+    }
+    gs_diag_graph_ns(600000, 100, 0); /* 600 us of graph launches */
+    gs_count(GS_CTR_ops_replayed, 100);  /* 400 us eagerly: they did not pay */
+    gs_count(GS_CTR_retired, GS_ASIDE_RETIRED - 1);
+    gs_eng_judge_aside(); /* one retirement short */
+    assert_false(atomic_load(&gs_aside));
+    gs_count(GS_CTR_retired, 1);
+    gs_opt.payoff = 0;
+    gs_eng_judge_aside();
+    assert_false(atomic_load(&gs_aside));
+    gs_opt.payoff = 1;
+    gs_count(GS_CTR_ops_replayed, 100); /* 800 us eagerly, 60 us held: they paid */
+    gs_eng_judge_aside();
+    assert_false(atomic_load(&gs_aside));
+    gs_diag_graph_ns(400000, 100, 0); /* 1 ms: they did not */
+    assert_true(gs_engine_on());
+    gs_eng_judge_aside();
+    assert_true(atomic_load(&gs_aside));
+    assert_int_equal(gs_counter(GS_CTR_stepped_aside), 1);
+    assert_false(gs_engine_on());
+    gs_eng_judge_aside(); /* once */
+    assert_int_equal(gs_counter(GS_CTR_stepped_aside), 1);
+    atomic_store(&gs_aside, false);
+    gs_opt.mode = GS_MODE_PASSTHROUGH;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_copy_nodes_set_again_after_free),
         cmocka_unit_test(test_event_table),
         cmocka_unit_test(test_commute),
+        cmocka_unit_test(test_step_aside),
     };
     return cmocka_run_group_tests_name("engine", tests, setup, NULL);
 }
