@@ -3,7 +3,7 @@
 the shim meets without having been written for it: XLA dispatches each op on
 its own, with event records, stream waits and host functions around it.
 
-    python3 tools/jax-eager.py [--steps=N] [--hidden=H] [--layers=L] [--fast=0|1]
+    python3 tools/jax-eager.py [--steps=N] [--hidden=H] [--layers=L] [--fast=0|1] [--autotune=0|1]
 
 --fast=0 (the default) runs the loop under jax.disable_jit(): every primitive
 goes through JAX's Python dispatch, about 250 us an op on the H200, so the
@@ -29,6 +29,14 @@ Each step runs L layers of a small MLP on a hidden state (matmul, add, tanh,
 a residual), op by op, then reads one number back to the host, as a decode
 loop reads its token. Prints one line with steps/s and a checksum that must
 not change under the shim.
+
+--autotune=1 lets XLA pick each matmul's algorithm by timing candidates, as
+it does by default. Without it the loop runs with autotuning off and
+deterministic ops (XLA_FLAGS): the timing picks the algorithm, and so the
+checksum's last digits, process by process. On the H200 one run in about
+twenty gave -2.482705762e+01 instead of -2.482705355e+01, once under the
+shim's passthrough mode, which changes no data; with autotuning off, 20 runs
+with and without the shim all gave the untuned algorithm's value (2026-12-04).
 """
 import contextlib
 import os
@@ -36,6 +44,9 @@ import sys
 import time
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+if "--autotune=1" not in sys.argv[1:]:
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_gpu_autotune_level=0 --xla_gpu_deterministic_ops=true").strip()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -53,6 +64,8 @@ def main():
     fast = arg("fast", 0)
     if fast not in (0, 1):
         sys.exit("jax-eager.py: --fast takes 0 or 1")
+    if arg("autotune", 0) not in (0, 1):
+        sys.exit("jax-eager.py: --autotune takes 0 or 1")
     ab = arg("ab", 0)
     pause = None
     if ab < 0 or (ab > 0 and steps < 2 * ab):
@@ -111,8 +124,8 @@ def main():
         dt = time.perf_counter() - t0
         if ab:
             pause(0)
-    print("jax-eager steps=%d layers=%d hidden=%d fast=%d steps/s=%.1f checksum=%.9e backend=%s"
-          % (steps, layers, hidden, fast, steps / dt, checksum, jax.default_backend()))
+    print("jax-eager steps=%d layers=%d hidden=%d fast=%d autotune=%d steps/s=%.1f checksum=%.9e backend=%s"
+          % (steps, layers, hidden, fast, arg("autotune", 0), steps / dt, checksum, jax.default_backend()))
     if ab:
         pairs = [blocks[j:j + 2] for j in range(0, len(blocks) - 1, 2)]
         ratios = sorted((p[1][1] if p[0][0] else p[0][1]) / (p[0][1] if p[0][0] else p[1][1])
